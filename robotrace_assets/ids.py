@@ -1,0 +1,59 @@
+"""Domain identifiers: `<kind>_<ULID>` as in the seed data model (`sess_01J...`, `seg_01J...`).
+
+Ids become Dagster partition keys and object-key path segments, so they are validated strictly:
+Crockford base32 only, which rules out `/`, `..`, `,` and `|` by construction.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import datetime
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+ULID_PATTERN = r"[0-9A-HJKMNP-TV-Z]{26}"
+
+KINDS = (
+    "sess",  # capture session (the seed's session object)
+    "msess",  # media session: the parent of segments
+    "seg",
+    "cap",
+    "op",
+    "ten",
+    "tb",
+    "consent",
+    "lic",
+    "clip",
+)
+_ID_RE = {kind: re.compile(rf"^{kind}_{ULID_PATTERN}$") for kind in KINDS}
+
+
+class InvalidId(ValueError):
+    pass
+
+
+def ulid(at: datetime, rng: random.Random) -> str:
+    """A ULID for `at` whose 80 random bits come from `rng` (deterministic for a seeded rng)."""
+    millis = int(at.timestamp() * 1000)
+    value = (millis << 80) | rng.getrandbits(80)
+    chars = []
+    for _ in range(26):
+        chars.append(CROCKFORD[value & 31])
+        value >>= 5
+    return "".join(reversed(chars))
+
+
+def new_id(kind: str, at: datetime, rng: random.Random) -> str:
+    if kind not in _ID_RE:
+        raise InvalidId(f"unknown id kind {kind!r}")
+    return f"{kind}_{ulid(at, rng)}"
+
+
+def is_id(kind: str, value: object) -> bool:
+    return isinstance(value, str) and bool(_ID_RE[kind].match(value))
+
+
+def check_id(kind: str, value: object) -> str:
+    if not is_id(kind, value):
+        raise InvalidId(f"{value!r} is not a valid {kind} id (expected {kind}_<26-char ULID>)")
+    return value  # type: ignore[return-value]
