@@ -1,0 +1,1 @@
+"""Synthetic robot capture generation: camera video and end-effector trajectory logs."""

@@ -1,0 +1,376 @@
+"""Deterministic synthetic capture video, encoded and probed with the bundled ffmpeg.
+
+imageio-ffmpeg ships a static ffmpeg but no ffprobe, so every probe here is done with
+ffmpeg itself (``-f framemd5`` for packet timestamps, ``ffmpeg -i`` stderr for stream info).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import re
+import subprocess
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import ffmpeg
+import imageio_ffmpeg
+import numpy as np
+
+__all__ = [
+    "MediaError",
+    "VideoInfo",
+    "VideoSpec",
+    "VideoStreamProbe",
+    "count_dropped_frames",
+    "encode_synthetic_video",
+    "ffmpeg_exe",
+    "probe_packet_times",
+    "probe_video_stream",
+]
+
+Codec = Literal["hevc", "h264"]
+
+CONTENT_TYPE_MP4 = "video/mp4"
+# Enough stderr to show ffmpeg's actual complaint without flooding logs or exceptions.
+_STDERR_TAIL_CHARS = 2000
+# Synthetic clips are tiny; anything slower than this is a hung process, not a slow encode.
+_FFMPEG_TIMEOUT_S = 300.0
+
+
+class MediaError(RuntimeError):
+    """ffmpeg failed, or its output could not be understood."""
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """What synthetic clip to render; equal specs yield byte-identical files."""
+
+    seconds: float = 4.0
+    fps: int = 30
+    width: int = 320
+    height: int = 240
+    codec: Codec = "hevc"
+    seed: int = 0
+    # Source frame indices removed from the stream; their timestamps stay missing (gaps).
+    dropped_frames: tuple[int, ...] = ()
+    # Constant bitrate target. None: constant quality (small files). Set it to get files of a
+    # predictable size, e.g. large enough to need several multipart-upload parts.
+    bitrate_kbps: int | None = None
+
+    @property
+    def source_frames(self) -> int:
+        """Frames the source renders before any drops."""
+        return round(self.seconds * self.fps)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """Facts about an encoded clip, measured from the file rather than trusted from the spec."""
+
+    path: Path
+    codec: str
+    fps: int
+    width: int
+    height: int
+    frames: int
+    duration_s: float
+    size_bytes: int
+    content_type: str = CONTENT_TYPE_MP4
+
+
+@dataclass(frozen=True)
+class VideoStreamProbe:
+    """First video stream as reported by ``ffmpeg -i``."""
+
+    codec: str
+    width: int
+    height: int
+
+
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary bundled with imageio-ffmpeg (same build everywhere we run)."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _stderr_tail(stderr: bytes | str) -> str:
+    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
+    return text.strip()[-_STDERR_TAIL_CHARS:]
+
+
+def _run_ffmpeg(args: Sequence[str], *, what: str) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg, turning any failure (exit code, timeout, missing binary) into MediaError."""
+    try:
+        proc = subprocess.run(
+            list(args),
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_FFMPEG_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MediaError(f"{what}: could not run ffmpeg: {exc}") from exc
+    if proc.returncode != 0:
+        raise MediaError(
+            f"{what}: ffmpeg exited with code {proc.returncode}:\n{_stderr_tail(proc.stderr)}"
+        )
+    return proc
+
+
+def _require_file(path: Path) -> None:
+    # ffmpeg's own "No such file" message is buried in stderr; fail early and plainly.
+    if not path.is_file():
+        raise MediaError(f"not a file: {path}")
+
+
+def probe_packet_times(path: Path) -> list[float]:
+    """Presentation timestamps (seconds, sorted) of every packet of the first video stream.
+
+    Uses stream copy into the framemd5 muxer, so nothing is decoded and the timestamps are
+    exactly what the container stores (gaps from dropped frames included).
+    """
+    path = Path(path)
+    _require_file(path)
+    proc = _run_ffmpeg(
+        [
+            ffmpeg_exe(),
+            "-hide_banner",
+            "-nostdin",
+            "-loglevel",
+            "error",
+            "-i",
+            str(path),
+            "-map",
+            "0:v:0",
+            "-c",
+            "copy",
+            "-f",
+            "framemd5",
+            "-",
+        ],
+        what=f"probing packets of {path}",
+    )
+    time_base: Fraction | None = None
+    pts_column: int | None = None
+    pts_ticks: list[int] = []
+    for raw_line in proc.stdout.decode("utf-8", "replace").splitlines():
+        line = raw_line.strip()
+        if not line:
+            continue
+        if line.startswith("#"):
+            tb_match = re.match(r"#tb 0:\s*(\d+)/(\d+)", line)
+            if tb_match:
+                time_base = Fraction(int(tb_match.group(1)), int(tb_match.group(2)))
+            elif line.startswith("#stream#"):
+                # Locate the pts column by name instead of assuming the framemd5 layout.
+                columns = [c.strip() for c in line.lstrip("#").split(",")]
+                pts_column = columns.index("pts")
+            continue
+        if pts_column is None:
+            raise MediaError(f"framemd5 output for {path} has no column header")
+        fields = [f.strip() for f in line.split(",")]
+        # Only stream 0 exists because of -map 0:v:0; skip anything else defensively.
+        if fields[0] == "0":
+            pts_ticks.append(int(fields[pts_column]))
+    if time_base is None:
+        raise MediaError(f"framemd5 output for {path} has no time base")
+    return sorted(float(ticks * time_base) for ticks in pts_ticks)
+
+
+_VIDEO_STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)(?P<rest>.*)")
+# Anchored on ", WxH" so hex codec tags such as "0x31637668" can never match.
+_DIMENSIONS_RE = re.compile(r",\s(?P<w>\d{1,5})x(?P<h>\d{1,5})(?=[\s,]|$)")
+
+
+def probe_video_stream(path: Path) -> VideoStreamProbe:
+    """Codec and frame size of the first video stream, parsed from ``ffmpeg -i`` stderr."""
+    path = Path(path)
+    _require_file(path)
+    # Without an output ffmpeg exits 1 after printing the input summary, so the exit code
+    # carries no meaning here; only the parsed stderr does.
+    try:
+        proc = subprocess.run(
+            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=_FFMPEG_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise MediaError(f"probing {path}: could not run ffmpeg: {exc}") from exc
+    stderr = proc.stderr.decode("utf-8", "replace")
+    for line in stderr.splitlines():
+        stream_match = _VIDEO_STREAM_RE.search(line)
+        if stream_match is None:
+            continue
+        dims = _DIMENSIONS_RE.search(stream_match.group("rest"))
+        if dims is None:
+            break
+        return VideoStreamProbe(
+            codec=stream_match.group("codec"),
+            width=int(dims.group("w")),
+            height=int(dims.group("h")),
+        )
+    raise MediaError(f"no video stream found in {path}:\n{_stderr_tail(stderr)}")
+
+
+def count_dropped_frames(packet_times: Sequence[float], fps: float) -> int:
+    """Frames missing between consecutive timestamps, assuming a nominal constant ``fps``.
+
+    Each gap of ``dt`` seconds should hold ``round(dt * fps)`` frame intervals; any intervals
+    beyond one are frames that never made it into the stream.
+    """
+    if fps <= 0:
+        raise ValueError(f"fps must be positive, got {fps}")
+    times = sorted(packet_times)
+    return sum(max(0, round((b - a) * fps) - 1) for a, b in itertools.pairwise(times))
+
+
+def _validate(spec: VideoSpec) -> None:
+    if not (spec.seconds > 0 and math.isfinite(spec.seconds)):
+        raise ValueError(f"seconds must be a positive finite number, got {spec.seconds}")
+    if spec.fps <= 0:
+        raise ValueError(f"fps must be positive, got {spec.fps}")
+    if spec.width <= 0 or spec.height <= 0:
+        raise ValueError(f"frame size must be positive, got {spec.width}x{spec.height}")
+    # yuv420p needs even sizes and ffmpeg silently rounds odd ones down instead of failing,
+    # which would make the file disagree with the spec. Encoder size limits (x265 minimum,
+    # x264 maximum) are left to ffmpeg and surface as MediaError.
+    if spec.width % 2 or spec.height % 2:
+        raise ValueError(f"frame size must be even for yuv420p, got {spec.width}x{spec.height}")
+    if spec.seed < 0:
+        raise ValueError(f"seed must be non-negative, got {spec.seed}")
+    if spec.codec not in ("hevc", "h264"):
+        raise ValueError(f"unsupported codec {spec.codec!r}")
+    total = spec.source_frames
+    if total < 1:
+        raise ValueError(f"{spec.seconds}s at {spec.fps} fps renders no frames")
+    bad = [i for i in spec.dropped_frames if not 0 <= i < total]
+    if bad:
+        raise ValueError(f"dropped_frames {bad} outside source frame range [0, {total})")
+    if len(set(spec.dropped_frames)) >= total:
+        raise ValueError("dropped_frames would remove every frame")
+    if spec.bitrate_kbps is not None and spec.bitrate_kbps <= 0:
+        raise ValueError(f"bitrate_kbps must be positive, got {spec.bitrate_kbps}")
+
+
+def _build_command(spec: VideoSpec, out_path: Path) -> list[str]:
+    """ffmpeg argv rendering ``spec`` into ``out_path`` (an MP4, whatever its suffix)."""
+    # Every seed-dependent knob comes from one generator, drawn in a fixed order.
+    rng = np.random.default_rng(spec.seed)
+    hue_offset_deg = float(rng.uniform(0.0, 360.0))
+    hue_rate_deg_s = float(rng.uniform(-45.0, 45.0))
+    box = max(8, min(spec.width, spec.height) // 5)
+    box_rgb = "0x{:02X}{:02X}{:02X}".format(*(int(v) for v in rng.integers(40, 256, size=3)))
+    freq_x, freq_y = (float(v) for v in rng.uniform(0.2, 0.9, size=2))
+    phase_x, phase_y = (float(v) for v in rng.uniform(0.0, 2.0 * math.pi, size=2))
+
+    # testsrc2 already moves (scrolling gradient and counter); the seed then changes the
+    # colours over time and the Lissajous path of a solid "end-effector" marker on top.
+    base = ffmpeg.input(
+        f"testsrc2=size={spec.width}x{spec.height}:rate={spec.fps}", f="lavfi"
+    ).filter("hue", h=f"{hue_offset_deg:.4f}+{hue_rate_deg_s:.4f}*t")
+    marker = ffmpeg.input(f"color=c={box_rgb}:size={box}x{box}:rate={spec.fps}", f="lavfi")
+    video = ffmpeg.overlay(
+        base,
+        marker,
+        x=f"(W-w)*(0.5+0.45*sin({freq_x:.4f}*2*PI*t+{phase_x:.4f}))",
+        y=f"(H-h)*(0.5+0.45*sin({freq_y:.4f}*2*PI*t+{phase_y:.4f}))",
+        eval="frame",
+        shortest=1,
+    )
+    # Cut by frame count, not time, so the source length is exact for any fps.
+    video = video.trim(end_frame=spec.source_frames)
+    dropped = sorted(set(spec.dropped_frames))
+    if dropped:
+        # select keeps the original pts of surviving frames, so drops leave timestamp gaps.
+        keep = "not(" + "+".join(f"eq(n,{i})" for i in dropped) + ")"
+        video = video.filter("select", keep)
+
+    codec_opts: dict[str, str | int] = {}
+    rate = spec.bitrate_kbps
+    if spec.codec == "hevc":
+        # No thread pool and one frame thread: x265 output then cannot depend on core count.
+        x265_params = "log-level=error:pools=none:frame-threads=1"
+        if rate is not None:
+            # strict-cbr makes x265 pad with filler data, so simple synthetic content still
+            # reaches the requested size instead of undershooting it.
+            x265_params += f":vbv-maxrate={rate}:vbv-bufsize={2 * rate}:strict-cbr=1"
+            codec_opts["b:v"] = f"{rate}k"
+        codec_opts |= {
+            "vcodec": "libx265",
+            # hvc1 (not hev1) is what Apple players and browsers require to play HEVC in MP4.
+            "tag:v": "hvc1",
+            "x265-params": x265_params,
+        }
+    else:
+        codec_opts |= {"vcodec": "libx264", "threads": 1}
+        if rate is not None:
+            # HRD-compliant CBR: x264 emits filler NAL units to hold the bitrate exactly.
+            codec_opts |= {
+                "b:v": f"{rate}k",
+                "minrate": f"{rate}k",
+                "maxrate": f"{rate}k",
+                "bufsize": f"{2 * rate}k",
+                "x264-params": "nal-hrd=cbr",
+            }
+
+    out = ffmpeg.output(
+        video,
+        str(out_path),
+        f="mp4",
+        pix_fmt="yuv420p",
+        preset="ultrafast",
+        # passthrough: keep the (gappy) pts as-is instead of duplicating frames into gaps.
+        fps_mode="passthrough",
+        movflags="+faststart",
+        # bitexact drops version strings/timestamps from the muxer and encoder metadata.
+        fflags="+bitexact",
+        map_metadata=-1,
+        map_chapters=-1,
+        **{"flags:v": "+bitexact"},
+        **codec_opts,
+    ).global_args("-hide_banner", "-nostdin", "-loglevel", "error")
+    return ffmpeg.compile(out, cmd=ffmpeg_exe(), overwrite_output=True)
+
+
+def encode_synthetic_video(path: Path, spec: VideoSpec) -> VideoInfo:
+    """Render ``spec`` into an MP4 at ``path`` atomically and describe the result.
+
+    The clip is written to a temporary file beside ``path`` and renamed into place only on
+    success, so a failure never leaves a partial file (and never clobbers an existing one).
+    """
+    _validate(spec)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Hidden, unique sibling: same filesystem so the final rename is atomic. ffmpeg creates
+    # it itself, so it gets ordinary umask permissions (mkstemp would force 0600).
+    tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
+    try:
+        _run_ffmpeg(_build_command(spec, tmp_path), what=f"encoding {path}")
+        times = probe_packet_times(tmp_path)
+        stream = probe_video_stream(tmp_path)
+        if not times:
+            raise MediaError(f"encoding {path}: ffmpeg wrote no video packets")
+        size_bytes = tmp_path.stat().st_size
+        os.replace(tmp_path, path)
+    except BaseException:
+        tmp_path.unlink(missing_ok=True)
+        raise
+    return VideoInfo(
+        path=path,
+        codec=stream.codec,
+        fps=spec.fps,
+        width=stream.width,
+        height=stream.height,
+        frames=len(times),
+        # Span of presentation timestamps plus the last frame's nominal display time.
+        duration_s=times[-1] - times[0] + 1.0 / spec.fps,
+        size_bytes=size_bytes,
+        content_type=CONTENT_TYPE_MP4,
+    )
