@@ -1,0 +1,1 @@
+"""Alerting on failed proof checks and crashed runs."""

@@ -1,0 +1,140 @@
+"""The `robotrace` command: the local object store, the capture simulator and the demo.
+
+robotrace store start|stop|status
+robotrace simulate --sessions 2 --segments 3 --defect corrupt_after_upload@0.1
+robotrace demo       # store + synthetic batch + Dagster UI and daemon on 127.0.0.1:3000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from robotrace_assets.settings import PROJECT_ROOT, Settings
+
+
+def _parse_size(text: str) -> int:
+    units = {"k": 1024, "m": 1024**2, "g": 1024**3}
+    text = text.strip().lower().removesuffix("ib").removesuffix("b")
+    if text and text[-1] in units:
+        return int(float(text[:-1]) * units[text[-1]])
+    return int(text)
+
+
+def add_simulation_args(parser: argparse.ArgumentParser) -> None:
+    from robotrace_assets.capture.simulator import DEFECT_KINDS
+
+    parser.add_argument("--sessions", type=int, default=2)
+    parser.add_argument("--segments", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seconds", type=float, default=4.0, help="segment duration")
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--codec", choices=["hevc", "h264"], default="hevc")
+    parser.add_argument("--video-bitrate-kbps", type=int, default=None)
+    parser.add_argument("--sensor-hz", type=float, default=100.0)
+    parser.add_argument(
+        "--part-size", type=_parse_size, default="5MiB", help="multipart part size (>= 5MiB)"
+    )
+    parser.add_argument(
+        "--defect",
+        action="append",
+        default=[],
+        metavar="KIND[@S.G]",
+        help=f"inject a defect into session S, segment G (0-based): {', '.join(DEFECT_KINDS)}",
+    )
+
+
+def simulation_config(args: argparse.Namespace):  # -> SimulationConfig
+    from robotrace_assets.capture.simulator import Defect, SimulationConfig
+
+    return SimulationConfig(
+        sessions=args.sessions,
+        segments=args.segments,
+        seed=args.seed,
+        seconds=args.seconds,
+        fps=args.fps,
+        width=args.width,
+        height=args.height,
+        codec=args.codec,
+        video_bitrate_kbps=args.video_bitrate_kbps,
+        sensor_hz=args.sensor_hz,
+        part_size=args.part_size,
+        defects=tuple(Defect.parse(d) for d in args.defect),
+    )
+
+
+def simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from robotrace_assets.capture.simulator import CaptureSimulator
+    from robotrace_assets.objectstore.client import ensure_bucket, make_client
+
+    client = make_client(settings)
+    ensure_bucket(client, settings.bucket)
+    sessions = CaptureSimulator(client, settings.bucket, simulation_config(args)).run(progress=True)
+    for session in sessions:
+        print(f"{session.media_session_id}  tenant {session.tenant_id}")
+        for seg in session.segments:
+            defects = f"  defects: {', '.join(sorted(seg.defects))}" if seg.defects else ""
+            print(f"  {seg.segment_id}  {seg.digest.size:>10} B  {seg.raw_key}{defects}")
+    return 0
+
+
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    from robotrace_assets.objectstore.local import LocalObjectStore
+
+    store = LocalObjectStore.from_settings(settings)
+    status = store.start()
+    print(f"object store ready at {status['endpoint_url']} (bucket {status['bucket']})")
+    if not args.skip_upload:
+        simulate(args, settings)
+    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
+    dagster = shutil.which("dagster", path=str(Path(sys.executable).parent)) or "dagster"
+    command = [
+        dagster,
+        "dev",
+        "-w",
+        str(PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(args.port),
+    ]
+    print(f"Dagster UI on http://127.0.0.1:{args.port} (sensors tick every 30 s); Ctrl+C stops.")
+    os.chdir(PROJECT_ROOT)
+    os.execvpe(command[0], command, env)  # replaces this process: Ctrl+C reaches dagster dev
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="robotrace", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    store = commands.add_parser("store", help="run the embedded SeaweedFS object store")
+    store.add_argument("action", choices=["start", "stop", "status"])
+    sim = commands.add_parser("simulate", help="upload synthetic captures like a capture client")
+    add_simulation_args(sim)
+    run_demo = commands.add_parser("demo", help="store + synthetic captures + Dagster UI/daemon")
+    add_simulation_args(run_demo)
+    run_demo.add_argument("--port", type=int, default=3000)
+    run_demo.add_argument("--skip-upload", action="store_true")
+    run_demo.set_defaults(defect=None)
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    if args.command == "store":
+        from robotrace_assets.objectstore.local import main as store_main
+
+        return store_main([args.action])
+    if args.command == "simulate":
+        return simulate(args, settings)
+    if args.defect is None:  # the demo shows one blocked segment unless told otherwise
+        args.defect = ["corrupt_after_upload@0.1"]
+    return demo(args, settings)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

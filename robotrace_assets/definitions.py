@@ -1,0 +1,35 @@
+"""The robotrace_assets code location, top to bottom.
+
+    intake sensor ──> sessions/media_session                       (per media session)
+                 └──> segments/segment -> segments/segment_parts
+                      -> proof/provider_proof [+ 7 blocking checks]
+                      -> derivatives/proxy                          (per segment)
+
+Every asset is partitioned by the ids found in the bucket; records go to Parquet under
+robotics/catalog/. The proof checks block downstream steps within a run, and
+proof.guard.require_proven blocks them across runs (manual runs, backfills, automation).
+"""
+
+from dagster import Definitions
+
+from robotrace_assets.alerts.sensors import proof_check_alert_sensor, run_failure_alert_sensor
+from robotrace_assets.derivatives.assets import proxy
+from robotrace_assets.intake.sensors import capture_intake_sensor
+from robotrace_assets.proof.assets import provider_proof
+from robotrace_assets.proof.checks import provider_proof_checks
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.segments.assets import segment, segment_parts
+from robotrace_assets.sessions.assets import media_session
+from robotrace_assets.sessions.sensors import media_session_rollup_sensor
+
+defs = Definitions(
+    assets=[media_session, segment, segment_parts, provider_proof, proxy],
+    asset_checks=[provider_proof_checks],
+    sensors=[
+        capture_intake_sensor,
+        media_session_rollup_sensor,
+        proof_check_alert_sensor,
+        run_failure_alert_sensor,
+    ],
+    resources={"object_store": ObjectStoreResource()},
+)

@@ -1,0 +1,1 @@
+"""Review derivatives made from proven segments."""

@@ -1,0 +1,1 @@
+"""Intake: discovering envelopes and completed uploads in the bucket."""

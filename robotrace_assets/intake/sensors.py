@@ -1,0 +1,76 @@
+"""The bucket sensor: registers session and segment partitions and requests their runs."""
+
+from dagster import (
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from robotrace_assets.derivatives.assets import PROXY
+from robotrace_assets.intake.discovery import Intake, IntakeCursor
+from robotrace_assets.partitions import media_session_partitions, segment_partitions
+from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets.sessions.assets import MEDIA_SESSION
+from robotrace_assets.settings import sensor_interval_s
+
+# One run per segment proves it and, only if every blocking proof check passes, proxies it.
+SEGMENT_RUN_ASSETS = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY]
+
+
+@sensor(
+    name="capture_intake_sensor",
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=DefaultSensorStatus.RUNNING,
+    asset_selection=[MEDIA_SESSION, *SEGMENT_RUN_ASSETS],
+    description="Lists new inbox entries in the capture bucket (StartAfter the cursor), "
+    "registers media-session and segment partitions, and requests one run per new envelope "
+    "or completed upload. Run keys carry the object's ETag, so nothing runs twice.",
+)
+def capture_intake_sensor(
+    context: SensorEvaluationContext, object_store: ObjectStoreResource
+) -> SensorResult | SkipReason:
+    cursor = IntakeCursor.from_json(context.cursor)
+    found = Intake(object_store.client(), object_store.bucket_name).discover(cursor)
+    runs: dict[str, RunRequest] = {}
+    for session in found.sessions:
+        run_key = f"session:{session.media_session_id}:{session.envelope_etag}"
+        runs[run_key] = RunRequest(
+            run_key=run_key,
+            partition_key=session.media_session_id,
+            asset_selection=[MEDIA_SESSION],
+            tags={"robotrace/media_session": session.media_session_id},
+        )
+    for segment in found.segments:
+        run_key = f"segment:{segment.segment_id}:{segment.version}"
+        runs[run_key] = RunRequest(
+            run_key=run_key,
+            partition_key=segment.segment_id,
+            asset_selection=SEGMENT_RUN_ASSETS,
+            tags={"robotrace/segment": segment.segment_id, "robotrace/io": "heavy"},
+        )
+    session_ids = sorted({s.media_session_id for s in found.sessions})
+    segment_ids = sorted({s.segment_id for s in found.segments})
+    context.log.info(
+        f"intake: {len(session_ids)} sessions, {len(segment_ids)} segments ready, "
+        f"{len(found.waiting)} waiting for their upload, {found.keys_listed} keys listed in "
+        f"{found.list_requests} requests"
+    )
+    if not runs and found.cursor.to_json() == (context.cursor or IntakeCursor().to_json()):
+        return SkipReason(f"nothing new; {len(found.waiting)} segments waiting for uploads")
+    return SensorResult(
+        run_requests=list(runs.values()),
+        dynamic_partitions_requests=[
+            request
+            for request in (
+                media_session_partitions.build_add_request(session_ids) if session_ids else None,
+                segment_partitions.build_add_request(segment_ids) if segment_ids else None,
+            )
+            if request is not None
+        ],
+        cursor=found.cursor.to_json(),
+    )

@@ -1,0 +1,1 @@
+"""Provider proof: the bytes in the store are exactly the bytes the envelope declares."""

@@ -1,0 +1,79 @@
+"""The cross-run proof guard: the one gate every proxy, review and delivery asset goes through.
+
+Dagster's blocking checks stop downstream steps only inside the run that executed them; a later
+manual run, a backfill or an automation condition would still materialize downstream. So a
+downstream asset calls `require_proven` first and refuses unless, for its segment partition:
+every provider-proof check has run, its latest execution passed, it ran after the latest proof
+materialization, and the recorded proof says "verified".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dagster import AssetCheckKey, AssetRecordsFilter, DagsterInstance, Failure, MetadataValue
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
+
+from robotrace_assets.proof import rules
+from robotrace_assets.proof.assets import PROVIDER_PROOF, load_proof_record
+from robotrace_assets.resources import ObjectStoreResource
+
+PROOF_CHECK_KEYS = [AssetCheckKey(PROVIDER_PROOF, name) for name in rules.CHECK_NAMES]
+
+
+@dataclass(frozen=True)
+class ProofGate:
+    segment_id: str
+    passed: bool
+    reasons: tuple[str, ...]
+
+
+def _evaluated_at(execution: AssetCheckExecutionRecord) -> float:
+    # The row is created when the check is planned (run start); the evaluation event says when
+    # it actually looked at the proof.
+    return execution.event.timestamp if execution.event else execution.create_timestamp
+
+
+def proof_gate(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> ProofGate:
+    reasons: list[str] = []
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        PROOF_CHECK_KEYS, partition_filter=PartitionKeyFilter(key=segment_id)
+    )
+    materializations = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=PROVIDER_PROOF, asset_partitions=[segment_id]), limit=1
+    ).records
+    proven_at = materializations[0].timestamp if materializations else None
+    if proven_at is None:
+        reasons.append("provider proof has never been materialized")
+    for key in PROOF_CHECK_KEYS:
+        execution = latest.get(key)
+        if execution is None:
+            reasons.append(f"{key.name}: has not run")
+        elif execution.status == AssetCheckExecutionRecordStatus.FAILED:
+            reasons.append(f"{key.name}: failed")
+        elif execution.status != AssetCheckExecutionRecordStatus.SUCCEEDED:
+            reasons.append(f"{key.name}: did not complete (run {execution.run_id[:8]})")
+        elif proven_at is not None and _evaluated_at(execution) < proven_at:
+            reasons.append(f"{key.name}: older than the latest proof; re-run the checks")
+    record = load_proof_record(store, segment_id)
+    if record is None:
+        reasons.append("no proof record in the catalog")
+    elif record["integrity_status"] != rules.VERIFIED:
+        reasons.append(f"recorded proof is {record['integrity_status']}")
+    return ProofGate(segment_id, not reasons, tuple(reasons))
+
+
+def require_proven(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> None:
+    """Raise a Failure (no retries) unless the segment's provider proof is verified and current."""
+    gate = proof_gate(instance, store, segment_id)
+    if not gate.passed:
+        raise Failure(
+            description=f"segment {segment_id} is not proven; refusing to continue: "
+            + "; ".join(gate.reasons),
+            metadata={"reasons": MetadataValue.json(list(gate.reasons))},
+            allow_retries=False,
+        )

@@ -1,0 +1,124 @@
+"""Gather an Observation of a raw object: HEAD with ChecksumMode, then one full streaming read.
+
+Metadata alone cannot prove bytes (a flipped byte on disk leaves HEAD answering with the stored
+checksum), so the SHA-256 is always computed from the bytes themselves. The read is pinned to
+the HEAD's ETag (If-Match) so that a replacement mid-read fails instead of mixing two objects.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from robotrace_assets.objectstore.client import S3Client, error_code
+from robotrace_assets.objectstore.multipart import PartRange
+from robotrace_assets.proof.digest import CHUNK_SIZE, digest_chunks
+from robotrace_assets.proof.rules import Expectation, Observation, PartRow, key_is_safe
+from robotrace_assets.segments.parts import completed_parts
+
+NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
+
+
+def head(client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
+    try:
+        return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    except ClientError as error:
+        if error_code(error) in NOT_FOUND:
+            return None
+        raise
+
+
+def head_observation(response: dict[str, Any] | None) -> Observation:
+    if response is None:
+        return Observation(exists=False)
+    return Observation(
+        exists=True,
+        size=response["ContentLength"],
+        etag=response["ETag"].strip('"'),
+        content_type=response.get("ContentType"),
+        last_modified=response["LastModified"].isoformat(),
+        checksum_sha256=response.get("ChecksumSHA256"),
+    )
+
+
+def observe(
+    client: S3Client,
+    bucket: str,
+    expect: Expectation,
+    catalog_parts: Sequence[dict[str, Any]] = (),
+) -> tuple[Observation, dict[str, Any]]:
+    """The observation and extra provenance (request id, encryption, tags, timings)."""
+    safe, why = key_is_safe(expect)
+    if not safe:
+        return Observation(exists=False, skipped=why), {}
+    response = head(client, bucket, expect.object_key)
+    base = head_observation(response)
+    if response is None:
+        return base, {}
+    extra: dict[str, Any] = {
+        "request_id": response["ResponseMetadata"].get("RequestId")
+        or response["ResponseMetadata"]["HTTPHeaders"].get("x-amz-request-id"),
+        "checksum_type": response.get("ChecksumType"),
+        "encryption": response.get("ServerSideEncryption"),
+        "lifecycle_tags": object_tags(client, bucket, expect.object_key),
+    }
+    parts = [r for r in catalog_parts if r.get("status") == "complete"]
+    if not parts or sum(r["size"] for r in parts) != base.size:
+        records, _ = completed_parts(
+            client, bucket, expect.object_key, expect.segment_id, response, expect.part_size_bytes
+        )
+        parts = [asdict(r) for r in records]
+    ranges = [PartRange(r["part_number"], r["offset"], r["size"]) for r in parts]
+    started = time.perf_counter()
+    read_error: str | None = None
+    digest = None
+    try:
+        body = client.get_object(Bucket=bucket, Key=expect.object_key, IfMatch=f'"{base.etag}"')
+        digest = digest_chunks(body["Body"].iter_chunks(CHUNK_SIZE), ranges)
+    except ClientError as error:
+        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        read_error = f"GET failed: {error_code(error)} (HTTP {status})"
+    except (BotoCoreError, Urllib3Error, OSError) as error:
+        read_error = f"GET broke off: {type(error).__name__}"
+    elapsed = time.perf_counter() - started
+    extra["read_seconds"] = round(elapsed, 3)
+    if digest is None:
+        rows = tuple(PartRow(r.number, r.offset, r.size) for r in ranges)
+        return _with(base, read_error=read_error, parts=rows, parts_source=_source(parts)), extra
+    md5s = list(digest.part_md5_hex) + [None] * max(0, len(ranges) - len(digest.part_md5_hex))
+    rows = tuple(
+        PartRow(r.number, r.offset, r.size, md5) for r, md5 in zip(ranges, md5s, strict=False)
+    )
+    extra["read_mb_per_s"] = round(digest.size / 1e6 / elapsed, 1) if elapsed else None
+    observation = _with(
+        base,
+        read_size=digest.size,
+        read_sha256=digest.sha256_hex,
+        parts=rows,
+        parts_source=_source(parts),
+    )
+    return observation, extra
+
+
+def _source(parts: Sequence[dict[str, Any]]) -> str:
+    return parts[0].get("source", "declared") if parts else "declared"
+
+
+def _with(obs: Observation, **changes: Any) -> Observation:
+    from dataclasses import replace
+
+    return replace(obs, **changes)
+
+
+def object_tags(client: S3Client, bucket: str, key: str) -> dict[str, str]:
+    """Object tags where the store supports them (R2 does not: an empty dict then)."""
+    try:
+        tags = client.get_object_tagging(Bucket=bucket, Key=key).get("TagSet", [])
+    except (ClientError, BotoCoreError):
+        return {}
+    return {t["Key"]: t["Value"] for t in tags}

@@ -1,0 +1,1 @@
+"""Media sessions: provenance and the rollup of their segments."""

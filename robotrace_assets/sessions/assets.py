@@ -1,0 +1,92 @@
+"""The media-session asset: validated envelope, provenance, and the rollup of its segments."""
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+
+from robotrace_assets import catalog, layout
+from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
+from robotrace_assets.ids import InvalidId, check_id
+from robotrace_assets.partitions import media_session_partitions
+from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.resources import ObjectNotFound, ObjectStoreResource
+from robotrace_assets.sessions.rollup import rollup
+
+MEDIA_SESSION = AssetKey(["sessions", "media_session"])
+
+
+def load_session_envelope(
+    store: ObjectStoreResource, media_session_id: str
+) -> MediaSessionEnvelope:
+    try:
+        check_id("msess", media_session_id)
+        key = layout.session_envelope_key(media_session_id)
+        envelope = MediaSessionEnvelope.parse(store.get_bytes(key))
+    except (InvalidId, EnvelopeError, ObjectNotFound) as error:
+        raise Failure(f"media session {media_session_id}: {error}", allow_retries=False) from None
+    if envelope.media_session_id != media_session_id:
+        raise Failure(f"envelope at {key} is for {envelope.media_session_id}")
+    tenants = store.settings.known_tenants
+    if tenants is not None and envelope.tenant_id not in tenants:
+        raise Failure(f"media session {media_session_id}: unknown tenant {envelope.tenant_id}")
+    return envelope
+
+
+@asset(
+    key=MEDIA_SESSION,
+    partitions_def=media_session_partitions,
+    # Lineage only: the rollup reads its own segments' records from the catalog.
+    deps=[AssetDep(PROVIDER_PROOF, partition_mapping=AllPartitionMapping())],
+    group_name="sessions",
+    kinds={"s3", "parquet"},
+    description="The media session: provenance (operator, task brief, device, consent receipt, "
+    "license scope, safety rules version) and a rollup of its own segments' proof states.",
+)
+def media_session(
+    context: AssetExecutionContext, object_store: ObjectStoreResource
+) -> MaterializeResult:
+    envelope = load_session_envelope(object_store, context.partition_key)
+    segments, proofs = {}, {}
+    for segment_id in envelope.segment_ids:
+        if rows := object_store.read_record(catalog.SEGMENTS, segment_id):
+            segments[segment_id] = rows[0]
+        if rows := object_store.read_record(catalog.PROOFS, segment_id):
+            proofs[segment_id] = rows[0]
+    summary = rollup(envelope.segment_ids, segments, proofs)
+    row = {
+        **envelope.provenance(),
+        "task_name": envelope.task_name,
+        "device_tier": envelope.device_tier,
+        "device_has_lidar": envelope.device_has_lidar,
+        "blur_enforced": envelope.blur_enforced,
+        "created_at": envelope.created_at.isoformat(),
+        "segment_ids": list(envelope.segment_ids),
+        **summary,
+    }
+    key = object_store.write_record(catalog.SESSIONS, envelope.media_session_id, [row])
+    return MaterializeResult(
+        metadata={
+            "tenant_id": envelope.tenant_id,
+            "operator_id": envelope.operator_id,
+            "task_brief_id": envelope.task_brief_id,
+            "device": envelope.device_model,
+            "consent_receipt_id": envelope.consent_receipt_id or "MISSING",
+            "license_scope_id": envelope.license_scope_id,
+            "allowed_use": MetadataValue.json(list(envelope.allowed_use)),
+            "safety_rules_version": envelope.safety_rules_version,
+            "segments_declared": summary["segments_declared"],
+            "segments_verified": summary["segments_verified"],
+            "segments_failed": summary["segments_failed"],
+            "bytes_verified": summary["bytes_verified"],
+            "buyer_ready": summary["buyer_ready"],
+            "proof_states": MetadataValue.json(summary["proof_states"]),
+            "catalog_key": MetadataValue.path(key),
+        }
+    )

@@ -1,0 +1,50 @@
+"""Refresh a media session's rollup whenever one of its segments gets a new provider proof."""
+
+from dagster import (
+    AssetRecordsFilter,
+    DefaultSensorStatus,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.sessions.assets import MEDIA_SESSION
+from robotrace_assets.settings import sensor_interval_s
+
+
+@sensor(
+    name="media_session_rollup_sensor",
+    minimum_interval_seconds=sensor_interval_s(),
+    default_status=DefaultSensorStatus.RUNNING,
+    asset_selection=[MEDIA_SESSION],
+    description="Re-materializes a media session after any of its segments is proven.",
+)
+def media_session_rollup_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    result = context.instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=PROVIDER_PROOF),
+        limit=500,
+        cursor=context.cursor,
+        ascending=True,
+    )
+    newest: dict[str, int] = {}
+    for record in result.records:
+        materialization = record.asset_materialization
+        session = materialization.metadata.get("media_session_id") if materialization else None
+        if session is not None:
+            newest[str(session.value)] = record.storage_id
+    if not result.records:
+        return SkipReason("no new provider proofs")
+    known = set(context.instance.get_dynamic_partitions("media_session"))
+    runs = [
+        RunRequest(
+            run_key=f"rollup:{session}:{storage_id}",
+            partition_key=session,
+            asset_selection=[MEDIA_SESSION],
+        )
+        for session, storage_id in sorted(newest.items())
+        if session in known  # its envelope may not have been discovered yet
+    ]
+    return SensorResult(run_requests=runs, cursor=result.cursor)
