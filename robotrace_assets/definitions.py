@@ -10,13 +10,13 @@ robotics/catalog/. The proof checks block downstream steps within a run, and
 proof.guard.require_proven blocks them across runs (manual runs, backfills, automation).
 """
 
-from dagster import Definitions
+from dagster import Definitions, in_process_executor
 
 from robotrace_assets.alerts.sensors import proof_check_alert_sensor, run_failure_alert_sensor
 from robotrace_assets.derivatives.assets import proxy
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof.assets import provider_proof
-from robotrace_assets.proof.checks import provider_proof_checks
+from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
@@ -25,6 +25,7 @@ from robotrace_assets.sessions.sensors import media_session_rollup_sensor
 defs = Definitions(
     assets=[media_session, segment, segment_parts, provider_proof, proxy],
     asset_checks=[provider_proof_checks],
+    jobs=[provider_proof_recheck_job],
     sensors=[
         capture_intake_sensor,
         media_session_rollup_sensor,
@@ -32,4 +33,6 @@ defs = Definitions(
         run_failure_alert_sensor,
     ],
     resources={"object_store": ObjectStoreResource()},
+    # A segment run is one chain of steps; a subprocess per step would only add start-up time.
+    executor=in_process_executor,
 )

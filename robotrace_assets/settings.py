@@ -23,7 +23,8 @@ DEFAULT_BUCKET = "robotrace-captures"
 
 def sensor_interval_s() -> int:
     """Seconds between sensor ticks (Dagster's default minimum is 30; tests go faster)."""
-    return int(os.environ.get("ROBOTRACE_SENSOR_INTERVAL_S", "30"))
+    value = os.environ.get("ROBOTRACE_SENSOR_INTERVAL_S", "").strip()
+    return max(1, int(value)) if value.isdigit() else 30
 
 
 class SettingsError(ValueError):

@@ -1,67 +1,99 @@
 """Alert sensors: failed provider-proof checks (blocking or not, green run or not) and crashes.
 
 A failed non-blocking check leaves its run green, so a run-failure sensor alone would miss it;
-this sensor walks asset-check evaluation events with a cursor instead.
+this sensor walks the execution history of each proof check with a cursor instead (per-check
+history works on every event-log storage, including the run-sharded SQLite one of `dagster dev`).
 """
 
+import json
+
 from dagster import (
-    DagsterEventType,
+    AssetCheckKey,
+    DagsterInstance,
     DefaultSensorStatus,
-    EventRecordsFilter,
     RunFailureSensorContext,
     SensorEvaluationContext,
     SkipReason,
     run_failure_sensor,
     sensor,
 )
+from dagster._core.storage.asset_check_execution_record import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
 
 from robotrace_assets.alerts.notify import Alert, send
-from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
 from robotrace_assets.settings import sensor_interval_s
 
-BATCH = 500
+PAGE = 200
+
+
+def executions_since(
+    instance: DagsterInstance, key: AssetCheckKey, after: int
+) -> list[AssetCheckExecutionRecord]:
+    """Executions of one check with id > after, oldest first (the history API pages backwards)."""
+    rows: list[AssetCheckExecutionRecord] = []
+    before: int | None = None
+    while True:
+        page = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=PAGE, cursor=before
+        )
+        fresh = [r for r in page if r.id > after]
+        rows.extend(fresh)
+        if len(page) < PAGE or len(fresh) < len(page):
+            return sorted(rows, key=lambda r: r.id)
+        before = page[-1].id
 
 
 @sensor(
     name="proof_check_alert_sensor",
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
-    description="Alerts on every failed provider-proof check evaluation (log, data/alerts.jsonl, "
-    "webhook and Slack when configured).",
+    description="Alerts on every failed provider-proof check evaluation, blocking or not, in a "
+    "green run or a red one (log, data/alerts.jsonl, webhook and Slack when configured).",
 )
 def proof_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason | None:
-    after = int(context.cursor) if context.cursor else None
-    records = context.instance.get_event_records(
-        EventRecordsFilter(event_type=DagsterEventType.ASSET_CHECK_EVALUATION, after_cursor=after),
-        limit=BATCH,
-        ascending=True,
-    )
-    if not records:
-        return SkipReason("no new check evaluations")
+    cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
     alerts = 0
-    for record in records:
-        evaluation = record.event_log_entry.dagster_event.event_specific_data
-        if evaluation.asset_key != PROVIDER_PROOF or evaluation.passed:
-            continue
-        metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
-        send(
-            Alert(
-                kind="proof_check_failed",
-                title=f"provider proof check {evaluation.check_name} failed for segment "
-                f"{evaluation.partition}",
-                details={
-                    "segment_id": evaluation.partition,
-                    "check": evaluation.check_name,
-                    "run_id": record.run_id,
-                    "blocking": bool(evaluation.blocking),
-                    **metadata,
-                },
-            )
-        )
-        alerts += 1
-    context.update_cursor(str(records[-1].storage_id))
-    context.log.info(f"{alerts} proof alerts from {len(records)} check evaluations")
+    for key in PROOF_CHECK_KEYS:
+        done = cursor.get(key.name, 0)
+        for row in executions_since(context.instance, key, done):
+            if row.status == AssetCheckExecutionRecordStatus.PLANNED:
+                run = context.instance.get_run_by_id(row.run_id)
+                if run is None or not run.is_finished:
+                    break  # still running: look again next tick, and nothing after it yet
+                done = row.id  # never evaluated; a crashed run alerts through the run sensor
+                continue
+            if row.status == AssetCheckExecutionRecordStatus.FAILED and row.event is not None:
+                _alert(row)
+                alerts += 1
+            done = row.id
+        cursor[key.name] = done
+    context.update_cursor(json.dumps(cursor, sort_keys=True))
+    if not alerts:
+        return SkipReason("no failed proof checks since the last tick")
+    context.log.info(f"{alerts} provider-proof alerts sent")
     return None
+
+
+def _alert(row: AssetCheckExecutionRecord) -> None:
+    evaluation = row.event.dagster_event.event_specific_data  # type: ignore[union-attr]
+    metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
+    send(
+        Alert(
+            kind="proof_check_failed",
+            title=f"provider proof check {evaluation.check_name} failed for segment "
+            f"{evaluation.partition}",
+            details={
+                "segment_id": evaluation.partition,
+                "check": evaluation.check_name,
+                "run_id": row.run_id,
+                "blocking": bool(evaluation.blocking),
+                **metadata,
+            },
+        )
+    )
 
 
 @run_failure_sensor(

@@ -35,10 +35,17 @@ class IntakeCursor:
     after: str | None = None  # newest inbox key handled
     recent: list[str] = field(default_factory=list)  # handled keys inside the lookback window
     pending: dict[str, dict[str, Any]] = field(default_factory=dict)  # segment id -> waiting info
+    ticked_at: str | None = None  # wall time of the tick that wrote this cursor
 
     def to_json(self) -> str:
         return json.dumps(
-            {"after": self.after, "recent": self.recent, "pending": self.pending}, sort_keys=True
+            {
+                "after": self.after,
+                "recent": self.recent,
+                "pending": self.pending,
+                "ticked_at": self.ticked_at,
+            },
+            sort_keys=True,
         )
 
     @classmethod
@@ -46,7 +53,12 @@ class IntakeCursor:
         if not text:
             return cls()
         data = json.loads(text)
-        return cls(data.get("after"), list(data.get("recent", [])), dict(data.get("pending", {})))
+        return cls(
+            data.get("after"),
+            list(data.get("recent", [])),
+            dict(data.get("pending", {})),
+            data.get("ticked_at"),
+        )
 
 
 @dataclass(frozen=True)
@@ -82,13 +94,20 @@ def _head(client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
         raise
 
 
+def _lookback_floor(ticked_at: datetime) -> str:
+    return layout.inbox_floor(ticked_at - LOOKBACK)
+
+
 def _start_after(cursor: IntakeCursor) -> str | None:
+    """Where this tick's listing starts: just after the cursor, or LOOKBACK before the previous
+    tick if that is earlier. An entry written since that tick by a client whose clock lags by
+    less than LOOKBACK sorts after that point, so it is still found; a quiet bucket costs only
+    what is new."""
     if not cursor.after:
         return None
-    parsed = layout.parse_inbox_key(cursor.after)
-    if parsed is None:
+    if not cursor.ticked_at:
         return cursor.after
-    return min(cursor.after, layout.inbox_floor(parsed[2] - LOOKBACK))
+    return min(cursor.after, _lookback_floor(datetime.fromisoformat(cursor.ticked_at)))
 
 
 def list_inbox(
@@ -158,7 +177,13 @@ class Intake:
             SegmentReady(segment_id, envelope.media_session_id, head["ETag"].strip('"'))
         )
 
-    def discover(self, cursor: IntakeCursor, limit: int = MAX_ENTRIES_PER_TICK) -> Discovery:
+    def discover(
+        self,
+        cursor: IntakeCursor,
+        limit: int = MAX_ENTRIES_PER_TICK,
+        now: datetime | None = None,
+    ) -> Discovery:
+        now = now or datetime.now(UTC)
         found = Discovery(
             cursor=IntakeCursor(cursor.after, list(cursor.recent), dict(cursor.pending))
         )
@@ -180,16 +205,8 @@ class Intake:
                 continue  # already waiting on it
             self.handle(kind, entity_id, found)
         found.cursor.after = newest
-        found.cursor.recent = _prune(recent, newest)
+        found.cursor.ticked_at = now.isoformat()
+        # Keep only keys that the next tick's listing can return again.
+        floor = min(newest or "", _lookback_floor(now))
+        found.cursor.recent = sorted(k for k in recent if k > floor)
         return found
-
-
-def _prune(keys: set[str], newest: str | None) -> list[str]:
-    """Keep only keys that a later tick's lookback listing can return again."""
-    if newest is None:
-        return []
-    parsed = layout.parse_inbox_key(newest)
-    if parsed is None:
-        return sorted(keys)
-    floor = layout.inbox_floor(parsed[2] - LOOKBACK)
-    return sorted(k for k in keys if k > floor)

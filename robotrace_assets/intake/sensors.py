@@ -33,7 +33,7 @@ SEGMENT_RUN_ASSETS = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY]
 )
 def capture_intake_sensor(
     context: SensorEvaluationContext, object_store: ObjectStoreResource
-) -> SensorResult | SkipReason:
+) -> SensorResult:
     cursor = IntakeCursor.from_json(context.cursor)
     found = Intake(object_store.client(), object_store.bucket_name).discover(cursor)
     runs: dict[str, RunRequest] = {}
@@ -60,9 +60,10 @@ def capture_intake_sensor(
         f"{len(found.waiting)} waiting for their upload, {found.keys_listed} keys listed in "
         f"{found.list_requests} requests"
     )
-    if not runs and found.cursor.to_json() == (context.cursor or IntakeCursor().to_json()):
-        return SkipReason(f"nothing new; {len(found.waiting)} segments waiting for uploads")
     return SensorResult(
+        skip_reason=None
+        if runs
+        else SkipReason(f"nothing new; {len(found.waiting)} segments waiting for their upload"),
         run_requests=list(runs.values()),
         dynamic_partitions_requests=[
             request

@@ -10,7 +10,6 @@ server runs in its own process group so `stop` leaves no stray process behind.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -211,7 +210,7 @@ class LocalObjectStore:
     def start(self, timeout_s: float = 90.0) -> dict[str, object]:
         self.root.mkdir(parents=True, exist_ok=True)
         if self.pid() is not None:
-            self._wait_until_ready(timeout_s, process=None)
+            self._wait_until_ready(timeout_s)
             ensure_bucket(self.client(), self.bucket)
             return self.status()
         if not ports_free(self.s3_port):
@@ -221,31 +220,37 @@ class LocalObjectStore:
             )
         (self.root / "weed").mkdir(exist_ok=True)
         identities = self._write_identities()
-        with open(self.log_file, "ab") as log:
-            process = subprocess.Popen(
-                self.command(identities),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,  # its own process group: stop() can take it all down
-                cwd=self.root,
-            )
-        self.pid_file.write_text(str(process.pid))
+        # Detached through a short-lived shell: `setsid` makes weed its own process-group leader
+        # (so stop() can signal the whole group) and the shell's exit hands weed to init, so no
+        # caller (`robotrace demo` execs into `dagster dev`) is left with an unreaped child.
+        launcher = subprocess.run(
+            [
+                "/bin/sh",
+                "-c",
+                'setsid "$0" "$@" </dev/null >>"$LOG" 2>&1 & echo $!',
+                *self.command(identities),
+            ],
+            env={**os.environ, "LOG": str(self.log_file)},
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        pid = int(launcher.stdout.strip())
+        self.pid_file.write_text(str(pid))
         try:
-            self._wait_until_ready(timeout_s, process=process)
+            self._wait_until_ready(timeout_s)
             ensure_bucket(self.client(), self.bucket)
         except BaseException:
             self.stop()
             raise
         return self.status()
 
-    def _wait_until_ready(self, timeout_s: float, process: subprocess.Popen | None) -> None:
+    def _wait_until_ready(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            if process is not None and process.poll() is not None:
-                raise ObjectStoreError(
-                    f"weed exited with {process.returncode}; log tail:\n{self.log_tail()}"
-                )
+            if self.pid() is None:
+                raise ObjectStoreError(f"weed exited during start; log tail:\n{self.log_tail()}")
             if self.answers():
                 return
             time.sleep(0.25)
@@ -273,9 +278,6 @@ class LocalObjectStore:
                 time.sleep(0.1)
             if not _pid_alive(pid):
                 break
-        # Reap it if it was our child (tests start and stop in one process).
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
         return True
 
 

@@ -70,9 +70,15 @@ def observe(
     parts = [r for r in catalog_parts if r.get("status") == "complete"]
     if not parts or sum(r["size"] for r in parts) != base.size:
         records, _ = completed_parts(
-            client, bucket, expect.object_key, expect.segment_id, response, expect.part_size_bytes
+            client,
+            bucket,
+            expect.object_key,
+            expect.segment_id,
+            response,
+            expect.part_size_bytes,
+            expect.part_count,
         )
-        parts = [asdict(r) for r in records]
+        parts = [asdict(r) for r in records if r.status == "complete"]
     ranges = [PartRange(r["part_number"], r["offset"], r["size"]) for r in parts]
     started = time.perf_counter()
     read_error: str | None = None

@@ -119,7 +119,13 @@ def segment_parts(
         head = object_store.head(key)
         if head is not None:
             records, source = part_table.completed_parts(
-                client, bucket, key, row["segment_id"], head, row["part_size_bytes"]
+                client,
+                bucket,
+                key,
+                row["segment_id"],
+                head,
+                row["part_size_bytes"],
+                row["part_count"],
             )
             state = f"complete ({source})"
         else:

@@ -12,10 +12,11 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from robotrace_assets.objectstore.client import S3Client, error_code
-from robotrace_assets.proof.rules import declared_parts
+from robotrace_assets.proof.rules import declared_parts as declared_part_rows
 
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 UNSUPPORTED = {"NotImplemented", "InvalidArgument", "InvalidRequest", "501", "400"}
+MISSING_PART = {"416", "InvalidPartNumber", "InvalidRange"}
 
 
 @dataclass(frozen=True)
@@ -42,19 +43,36 @@ def completed_parts(
     segment_id: str,
     head: dict[str, Any],
     part_size: int,
+    declared_parts: int,
 ) -> tuple[list[PartRecord], str]:
+    """Part records of a completed object. A part number the store does not have (416: a part
+    left out of CompleteMultipartUpload keeps its gap) is recorded as missing."""
     count = head.get("PartsCount") or _etag_part_count(head.get("ETag", ""))
     records: list[PartRecord] = []
+    found, number = 0, 0
     try:
-        for number in range(1, count + 1):
-            part = client.head_object(Bucket=bucket, Key=key, PartNumber=number)
+        while found < count and number < max(count, declared_parts) + count:
+            number += 1
+            try:
+                part = client.head_object(Bucket=bucket, Key=key, PartNumber=number)
+            except client.exceptions.ClientError as error:
+                if error_code(error) not in MISSING_PART:
+                    raise
+                records.append(
+                    PartRecord(
+                        segment_id, number, None, 0, None, None, "missing", "head_part_number"
+                    )
+                )
+                continue
             match = _RANGE.match(part.get("ContentRange", ""))
-            offset = int(match.group(1)) if match else None
+            if not match:
+                raise ValueError("no Content-Range on a part HEAD")
+            found += 1
             records.append(
                 PartRecord(
                     segment_id,
                     number,
-                    offset,
+                    int(match.group(1)),
                     part["ContentLength"],
                     None,
                     None,
@@ -62,13 +80,15 @@ def completed_parts(
                     "head_part_number",
                 )
             )
-        if all(r.offset is not None for r in records):
-            return records, "head_part_number"
-    except client.exceptions.ClientError as error:
-        if error_code(error) not in UNSUPPORTED:
+        return records, "head_part_number"
+    except (client.exceptions.ClientError, ValueError) as error:
+        if (
+            isinstance(error, client.exceptions.ClientError)
+            and error_code(error) not in UNSUPPORTED
+        ):
             raise
-    size = head["ContentLength"]
-    rows = declared_parts(size, part_size, count if count > 1 else None)
+    # The store cannot say where parts lie: fall back to the declared equal part size.
+    rows = declared_part_rows(head["ContentLength"], part_size, count if count > 1 else None)
     return [
         PartRecord(segment_id, r.part_number, r.offset, r.size, None, None, "complete", "declared")
         for r in rows

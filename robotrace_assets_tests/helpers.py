@@ -1,0 +1,138 @@
+"""Helpers shared by the integration tests: upload captures, run assets, read outcomes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from dagster import (
+    AssetCheckKey,
+    AssetKey,
+    AssetsDefinition,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    materialize,
+)
+from dagster._core.event_api import PartitionKeyFilter
+
+from robotrace_assets.capture.simulator import (
+    CaptureSimulator,
+    Defect,
+    SimulatedSession,
+    SimulationConfig,
+)
+from robotrace_assets.derivatives.assets import proxy
+from robotrace_assets.objectstore.client import S3Client
+from robotrace_assets.proof.assets import provider_proof
+from robotrace_assets.proof.checks import provider_proof_checks
+from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.segments.assets import segment, segment_parts
+from robotrace_assets.sessions.assets import media_session
+
+# Big enough for three 5 MiB parts, small enough to stay quick: 4 s at 24 Mbit/s, CBR filler.
+MULTIPART_BITRATE_KBPS = 24_000
+
+
+def simulate(
+    s3: S3Client,
+    bucket: str,
+    *defects: str,
+    sessions: int = 1,
+    segments: int = 1,
+    seed: int = 0,
+    multipart: bool = False,
+    **config: object,
+) -> list[SimulatedSession]:
+    cfg = SimulationConfig(
+        sessions=sessions,
+        segments=segments,
+        seed=seed,
+        defects=tuple(Defect.parse(d) for d in defects),
+        video_bitrate_kbps=MULTIPART_BITRATE_KBPS if multipart else None,
+        **config,  # type: ignore[arg-type]
+    )
+    return CaptureSimulator(s3, bucket, cfg).run()
+
+
+ASSETS: dict[AssetKey, AssetsDefinition] = {
+    a.key: a for a in (media_session, segment, segment_parts, provider_proof, proxy)
+}
+
+
+def asset_def(key: AssetKey) -> AssetsDefinition:
+    return ASSETS[key]
+
+
+def run_assets(
+    instance: DagsterInstance,
+    bucket: str,
+    keys: Sequence[AssetKey],
+    partition: str,
+    *,
+    with_checks: bool = True,
+) -> ExecuteInProcessResult:
+    """One run of `keys` (and the proof checks) for one segment partition, like the sensor's."""
+    instance.add_dynamic_partitions("segment", [partition])
+    assets: list = [asset_def(k) for k in keys]
+    if with_checks:
+        assets.append(provider_proof_checks)
+    return materialize(
+        assets,
+        partition_key=partition,
+        instance=instance,
+        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        raise_on_error=False,
+        selection=list(keys),
+    )
+
+
+def materialized(instance: DagsterInstance, key: AssetKey, partition: str) -> bool:
+    from dagster import AssetRecordsFilter
+
+    records = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records
+    return bool(records)
+
+
+def check_outcomes(instance: DagsterInstance, partition: str) -> dict[str, bool | None]:
+    """Latest pass/fail per proof check for a segment (None: never ran)."""
+    latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+        PROOF_CHECK_KEYS, partition_filter=PartitionKeyFilter(key=partition)
+    )
+    out: dict[str, bool | None] = {}
+    for key in PROOF_CHECK_KEYS:
+        record = latest.get(key)
+        if record is None or record.event is None:
+            out[key.name] = None
+            continue
+        evaluation = record.event.dagster_event.event_specific_data
+        out[key.name] = getattr(evaluation, "passed", None)
+    return out
+
+
+def check_key(name: str) -> AssetCheckKey:
+    return next(k for k in PROOF_CHECK_KEYS if k.name == name)
+
+
+def run_checks(instance: DagsterInstance, bucket: str, partition: str) -> ExecuteInProcessResult:
+    """The proof checks alone, through the recheck job users launch from the UI."""
+    from robotrace_assets.definitions import defs
+
+    job = defs.resolve_job_def("provider_proof_recheck")
+    # A checks-only selection has no asset to take a partitions definition from, so
+    # execute_in_process refuses partition_key; the partition tag is what the UI sets anyway.
+    return job.execute_in_process(
+        tags={"dagster/partition": partition},
+        instance=instance,
+        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        raise_on_error=False,
+    )
+
+
+def failure_messages(result: ExecuteInProcessResult) -> str:
+    return "\n".join(
+        str(event.step_failure_data.error.message)
+        for event in result.all_events
+        if event.is_step_failure and event.step_failure_data.error
+    )
