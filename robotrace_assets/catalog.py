@@ -19,7 +19,8 @@ SESSIONS = "media_sessions"
 SEGMENTS = "segments"
 PARTS = "segment_parts"
 PROOFS = "provider_proofs"
-PROXIES = "proxies"
+DERIVATIVES = "derivatives"
+MEDIA_PROBES = "media_probes"
 
 
 def _cell(value: Any) -> Any:

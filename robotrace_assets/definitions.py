@@ -1,9 +1,11 @@
 """The robotrace_assets code location, top to bottom.
 
-    intake sensor ──> sessions/media_session                       (per media session)
-                 └──> segments/segment -> segments/segment_parts
-                      -> proof/provider_proof [+ 7 blocking checks]
-                      -> derivatives/proxy                          (per segment)
+    intake sensor ──> sessions/media_session                        (per media session)
+                 └──> segments/segment -> segments/segment_parts    (per segment)
+      raw/segment_video ──> proof/provider_proof [+ 7 blocking checks]
+                            -> review_derivatives: derivatives/proxy, derivatives/thumbnails,
+                               derivatives/contact_sheet, segments/media_probe (one ffmpeg pass)
+    derivative_refresh_schedule: hourly backfill of missing or outdated derivatives
 
 Every asset is partitioned by the ids found in the bucket; records go to Parquet under
 robotics/catalog/. The proof checks block downstream steps within a run, and
@@ -13,19 +15,31 @@ proof.guard.require_proven blocks them across runs (manual runs, backfills, auto
 from dagster import Definitions, in_process_executor
 
 from robotrace_assets.alerts.sensors import proof_check_alert_sensor, run_failure_alert_sensor
-from robotrace_assets.derivatives.assets import proxy
+from robotrace_assets.derivatives.assets import review_derivatives
+from robotrace_assets.derivatives.schedules import (
+    derivative_refresh_schedule,
+    review_derivatives_job,
+)
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import ObjectStoreResource
-from robotrace_assets.segments.assets import segment, segment_parts
+from robotrace_assets.segments.assets import raw_segment_video, segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
 from robotrace_assets.sessions.sensors import media_session_rollup_sensor
 
 defs = Definitions(
-    assets=[media_session, segment, segment_parts, provider_proof, proxy],
+    assets=[
+        raw_segment_video,
+        media_session,
+        segment,
+        segment_parts,
+        provider_proof,
+        review_derivatives,
+    ],
     asset_checks=[provider_proof_checks],
-    jobs=[provider_proof_recheck_job],
+    jobs=[provider_proof_recheck_job, review_derivatives_job],
+    schedules=[derivative_refresh_schedule],
     sensors=[
         capture_intake_sensor,
         media_session_rollup_sensor,

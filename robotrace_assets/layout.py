@@ -6,6 +6,7 @@
     robotics/envelopes/segments/<segment>.json                       segment envelope
     robotics/inbox/<YYYY-MM-DD>/<HHMMSS.ffffff>Z_<kind>_<id>.json    upload notifications
     robotics/catalog/<table>/<partition>.parquet                     records the pipeline writes
+    robotics/derivatives/<tenant>/<media_session>/<segment>/<profile>/...   proxy, thumbnails
 
 Envelope keys derive from ids alone, so any asset can find its envelope from its partition key.
 Inbox keys sort by the time they were written, so a sensor can list only what is new (S3
@@ -22,10 +23,12 @@ RAW = f"{ROOT}/raw"
 ENVELOPES = f"{ROOT}/envelopes"
 INBOX = f"{ROOT}/inbox"
 CATALOG = f"{ROOT}/catalog"
+DERIVATIVES = f"{ROOT}/derivatives"
 
 VIDEO_CONTENT_TYPE = "video/mp4"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
 JSON_CONTENT_TYPE = "application/json"
+JPEG_CONTENT_TYPE = "image/jpeg"
 
 
 class UnsafeKey(ValueError):
@@ -50,6 +53,12 @@ def session_envelope_key(media_session_id: str) -> str:
 
 def segment_envelope_key(segment_id: str) -> str:
     return f"{ENVELOPES}/segments/{segment_id}.json"
+
+
+def derivative_prefix(
+    tenant_id: str, media_session_id: str, segment_id: str, profile_version: str
+) -> str:
+    return f"{DERIVATIVES}/{tenant_id}/{media_session_id}/{segment_id}/{profile_version}/"
 
 
 def catalog_key(table: str, partition: str) -> str:

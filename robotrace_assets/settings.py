@@ -51,6 +51,9 @@ class Settings:
     slack_token: str | None = field(default=None, repr=False)
     slack_channel: str | None = None
     known_tenants: frozenset[str] | None = None  # None: accept any well-formed tenant id
+    derivative_expiry_days: int = (
+        90  # derivatives are regenerable: a lifecycle rule may expire them
+    )
 
     @property
     def is_r2(self) -> bool:
@@ -108,6 +111,7 @@ class Settings:
             alert_webhook_url=get("ROBOTRACE_ALERT_WEBHOOK_URL"),
             slack_token=get("ROBOTRACE_SLACK_TOKEN"),
             slack_channel=get("ROBOTRACE_SLACK_CHANNEL"),
+            derivative_expiry_days=int(get("ROBOTRACE_DERIVATIVE_EXPIRY_DAYS") or 90),
             known_tenants=(
                 frozenset(t.strip() for t in tenants.split(",") if t.strip())
                 if (tenants := get("ROBOTRACE_TENANTS"))

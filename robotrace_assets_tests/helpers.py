@@ -20,7 +20,7 @@ from robotrace_assets.capture.simulator import (
     SimulatedSession,
     SimulationConfig,
 )
-from robotrace_assets.derivatives.assets import proxy
+from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.objectstore.client import S3Client
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks
@@ -55,7 +55,9 @@ def simulate(
 
 
 ASSETS: dict[AssetKey, AssetsDefinition] = {
-    a.key: a for a in (media_session, segment, segment_parts, provider_proof, proxy)
+    key: a
+    for a in (media_session, segment, segment_parts, provider_proof, review_derivatives)
+    for key in a.keys
 }
 
 
@@ -73,7 +75,8 @@ def run_assets(
 ) -> ExecuteInProcessResult:
     """One run of `keys` (and the proof checks) for one segment partition, like the sensor's."""
     instance.add_dynamic_partitions("segment", [partition])
-    assets: list = [asset_def(k) for k in keys]
+    assets: list = list({id(d): d for d in (asset_def(k) for k in keys)}.values())
+    keys = [key for d in assets for key in d.keys]  # a multi-asset runs whole
     if with_checks:
         assets.append(provider_proof_checks)
     return materialize(

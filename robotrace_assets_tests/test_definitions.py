@@ -13,11 +13,15 @@ def test_definitions_load() -> None:
     Definitions.validate_loadable(defs)
     keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
     assert keys == {
+        "raw/segment_video",
         "sessions/media_session",
         "segments/segment",
         "segments/segment_parts",
+        "segments/media_probe",
         "proof/provider_proof",
         "derivatives/proxy",
+        "derivatives/thumbnails",
+        "derivatives/contact_sheet",
     }
     checks = defs.resolve_asset_graph().asset_check_keys
     assert {c.name for c in checks if c.asset_key == AssetKey(["proof", "provider_proof"])} == {
@@ -29,6 +33,7 @@ def test_definitions_load() -> None:
         "raw_key_in_tenant_prefix",
         "object_unchanged_since_proof",
     }
+    assert {s.name for s in defs.schedules or []} == {"derivative_refresh_schedule"}
     sensors = {s.name for s in defs.sensors or []}
     assert {"capture_intake_sensor", "proof_check_alert_sensor"} <= sensors
 

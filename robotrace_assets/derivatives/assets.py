@@ -1,21 +1,35 @@
-"""Derivative assets: review aids made only from segments whose provider proof passed."""
+"""Review derivatives of proven segments: proxy, thumbnails, contact sheet and the media probe,
+all from ONE ffmpeg decode of the raw segment streamed from a short-lived signed GET URL.
 
+Backfills run many segments per run (BackfillPolicy.multi_run): run start-up costs seconds, a
+segment's derivatives far less. Each segment succeeds or fails on its own: a good segment is
+recorded as materialized (its events are logged per partition) even when a run-mate is bad,
+and the run then fails naming the bad ones.
+"""
+
+import base64
 import json
 import tempfile
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetMaterialization,
+    AssetSpec,
     AutomationCondition,
+    BackfillPolicy,
     Failure,
-    MaterializeResult,
     MetadataValue,
-    asset,
+    multi_asset,
 )
 
 from robotrace_assets import catalog, layout
-from robotrace_assets.derivatives.proxy import PROXY_PROFILE, DerivativeError, encode_proxy
+from robotrace_assets.derivatives.media import DerivativeError, DerivativeSet, make_derivatives
+from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
+from robotrace_assets.derivatives.publish import DerivativeFile, PublishError, publish
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import require_proven
@@ -23,55 +37,186 @@ from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import load_segment_row
 
 PROXY = AssetKey(["derivatives", "proxy"])
+THUMBNAILS = AssetKey(["derivatives", "thumbnails"])
+CONTACT_SHEET = AssetKey(["derivatives", "contact_sheet"])
+MEDIA_PROBE = AssetKey(["segments", "media_probe"])
+DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE)
+SEGMENTS_PER_BACKFILL_RUN = 25
 
 # Blocking checks gate automation too; require_proven covers manual runs and backfills.
 PROVEN_AND_EAGER = (
     AutomationCondition.eager() & AutomationCondition.all_deps_blocking_checks_passed()
 )
 
+_DESCRIPTIONS = {
+    PROXY: "H.264 MP4 review proxy (faststart, bounded height, a keyframe a second).",
+    THUMBNAILS: "Evenly spaced JPEG stills of the segment.",
+    CONTACT_SHEET: "One tiled image of the stills; shown in the materialization metadata.",
+    MEDIA_PROBE: "Codec, fps, frames, resolution, duration, dropped frames and timestamp gaps "
+    "from the raw video's packet timestamps, for clip scoring.",
+}
 
-def proxy_key(tenant_id: str, media_session_id: str, segment_id: str) -> str:
-    return f"{layout.ROOT}/proxy/{tenant_id}/{media_session_id}/{segment_id}.mp4"
+
+@dataclass(frozen=True)
+class SegmentDerivatives:
+    segment_id: str
+    events: list[AssetMaterialization]
 
 
-@asset(
-    key=PROXY,
-    partitions_def=segment_partitions,
-    deps=[PROVIDER_PROOF],
-    group_name="derivatives",
-    kinds={"ffmpeg", "s3"},
-    automation_condition=PROVEN_AND_EAGER,
-    description="480p H.264 review proxy of a proven segment, streamed from a signed GET URL.",
-)
-def proxy(context: AssetExecutionContext, object_store: ObjectStoreResource) -> MaterializeResult:
-    segment_id = context.partition_key
-    require_proven(context.instance, object_store, segment_id)
-    row = load_segment_row(object_store, segment_id)
-    url = object_store.presigned_get(row["raw_key"], ttl_s=15 * 60)
-    fps = float(json.loads(row["envelope"])["raw"].get("fps", 30))
-    with tempfile.TemporaryDirectory(prefix="robotrace-proxy-") as temp:
-        try:
-            result = encode_proxy(url, Path(temp) / f"{segment_id}.mp4", fps_hint=fps)
-        except DerivativeError as error:
-            raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
-        key = proxy_key(row["tenant_id"], row["media_session_id"], segment_id)
-        object_store.put_bytes(key, result.path.read_bytes(), layout.VIDEO_CONTENT_TYPE)
-    record = {
-        "segment_id": segment_id,
-        "object_key": key,
-        "size_bytes": result.size_bytes,
-        "sha256": result.sha256,
-        "profile_version": PROXY_PROFILE["version"],
+def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
+    files = [DerivativeFile("proxy", made.proxy, f"{prefix}proxy.mp4", layout.VIDEO_CONTENT_TYPE)]
+    files += [
+        DerivativeFile(
+            "thumbnail", path, f"{prefix}thumbnails/{path.name}", layout.JPEG_CONTENT_TYPE
+        )
+        for path in made.thumbnails
+    ]
+    files.append(
+        DerivativeFile(
+            "contact_sheet",
+            made.contact_sheet,
+            f"{prefix}contact_sheet.jpg",
+            layout.JPEG_CONTENT_TYPE,
+        )
+    )
+    return files
+
+
+def derive_segment(
+    context: AssetExecutionContext, store: ObjectStoreResource, segment_id: str
+) -> SegmentDerivatives:
+    require_proven(context.instance, store, segment_id)
+    row = load_segment_row(store, segment_id)
+    profile = CURRENT_PROFILE
+    prefix = layout.derivative_prefix(
+        row["tenant_id"], row["media_session_id"], segment_id, profile.version
+    )
+    url = store.presigned_get(row["raw_key"], ttl_s=15 * 60)  # a credential: never logged
+    with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
+        made = make_derivatives(url, Path(temp), profile, duration_hint_s=row["duration_s"])
+        published = publish(
+            store.client(),
+            store.bucket_name,
+            _files(made, prefix),
+            source_segment_id=segment_id,
+            source_key=row["raw_key"],
+            source_sha256=row["raw_sha256"],
+            profile_version=profile.version,
+            profile_fingerprint=profile.fingerprint(),
+            expiry_days=store.settings.derivative_expiry_days,
+            tagging=not store.settings.is_r2,  # R2 has no object tagging; metadata carries it
+        )
+        sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
+    lineage = {
+        "source_segment_id": segment_id,
         "source_key": row["raw_key"],
         "source_sha256": row["raw_sha256"],
+        "profile_version": profile.version,
+        "profile_fingerprint": profile.fingerprint(),
     }
-    object_store.write_record(catalog.PROXIES, segment_id, [record])
-    return MaterializeResult(
-        metadata={
-            "object_key": key,
-            "size_bytes": result.size_bytes,
-            "sha256": result.sha256,
-            "profile_version": PROXY_PROFILE["version"],
-            "source_key": MetadataValue.path(row["raw_key"]),
-        }
+    rows = [{**asdict(p), **lineage} for p in published]
+    store.write_record(catalog.DERIVATIVES, segment_id, rows)
+    probe = asdict(made.probe)
+    store.write_record(catalog.MEDIA_PROBES, segment_id, [{"segment_id": segment_id, **probe}])
+
+    by_kind: dict[str, list[Any]] = {}
+    for item in published:
+        by_kind.setdefault(item.kind, []).append(item)
+    proxy, sheet = by_kind["proxy"][0], by_kind["contact_sheet"][0]
+    common = {k: MetadataValue.text(str(v)) for k, v in lineage.items()}
+
+    def event(key: AssetKey, metadata: dict[str, Any]) -> AssetMaterialization:
+        return AssetMaterialization(
+            asset_key=key, partition=segment_id, metadata={**common, **metadata}
+        )
+
+    return SegmentDerivatives(
+        segment_id,
+        [
+            event(
+                PROXY,
+                {
+                    "object_key": proxy.key,
+                    "size_bytes": proxy.size_bytes,
+                    "sha256": proxy.sha256,
+                    "verified": True,
+                    "encode_seconds": round(made.seconds, 2),
+                },
+            ),
+            event(
+                THUMBNAILS,
+                {
+                    "count": len(by_kind["thumbnail"]),
+                    "object_keys": MetadataValue.json([t.key for t in by_kind["thumbnail"]]),
+                    "bytes": sum(t.size_bytes for t in by_kind["thumbnail"]),
+                    "verified": True,
+                },
+            ),
+            event(
+                CONTACT_SHEET,
+                {
+                    "object_key": sheet.key,
+                    "size_bytes": sheet.size_bytes,
+                    "sha256": sheet.sha256,
+                    "preview": MetadataValue.md(
+                        f"![contact sheet](data:image/jpeg;base64,{sheet_b64})"
+                    ),
+                },
+            ),
+            event(
+                MEDIA_PROBE,
+                {
+                    "codec": made.probe.codec,
+                    "resolution": f"{made.probe.width}x{made.probe.height}",
+                    "fps": made.probe.fps,
+                    "frames": made.probe.frames,
+                    "duration_s": made.probe.duration_s,
+                    "dropped_frames": made.probe.dropped_frames,
+                    "max_gap_s": made.probe.max_gap_s,
+                    "timestamp_gaps": MetadataValue.json(
+                        json.loads(json.dumps(made.probe.timestamp_gaps))
+                    ),
+                },
+            ),
+        ],
     )
+
+
+@multi_asset(
+    name="review_derivatives",
+    specs=[
+        AssetSpec(
+            key,
+            deps=[PROVIDER_PROOF],
+            group_name="segments" if key == MEDIA_PROBE else "derivatives",
+            description=_DESCRIPTIONS[key],
+            kinds={"ffmpeg", "s3"},
+            automation_condition=PROVEN_AND_EAGER,
+            skippable=True,  # materializations are logged per segment (see module docstring)
+        )
+        for key in DERIVATIVE_KEYS
+    ],
+    partitions_def=segment_partitions,
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=SEGMENTS_PER_BACKFILL_RUN),
+    op_tags={"robotrace/io": "heavy"},
+)
+def review_derivatives(context: AssetExecutionContext, object_store: ObjectStoreResource):
+    failures: dict[str, str] = {}
+    for segment_id in context.partition_keys:
+        try:
+            made = derive_segment(context, object_store, segment_id)
+        except (Failure, DerivativeError, PublishError) as error:
+            message = error.description if isinstance(error, Failure) else str(error)
+            failures[segment_id] = message or type(error).__name__
+            context.log.error(f"{segment_id}: {failures[segment_id]}")
+            continue
+        for materialization in made.events:
+            context.log_event(materialization)
+    if failures:
+        raise Failure(
+            description=f"{len(failures)} of {len(context.partition_keys)} segments have no "
+            "derivatives: " + "; ".join(f"{k}: {v}" for k, v in failures.items()),
+            metadata={"failed_segments": MetadataValue.json(failures)},
+            allow_retries=False,
+        )
+    yield from ()

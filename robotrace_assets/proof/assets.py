@@ -19,7 +19,7 @@ from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.observe import observe
 from robotrace_assets.resources import ObjectStoreResource
-from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS, load_segment_row
+from robotrace_assets.segments.assets import RAW_VIDEO, SEGMENT, SEGMENT_PARTS, load_segment_row
 
 PROVIDER_PROOF = AssetKey(["proof", "provider_proof"])
 
@@ -94,7 +94,7 @@ def expectation_from_record(record: dict[str, Any]) -> rules.Expectation:
 @asset(
     key=PROVIDER_PROOF,
     partitions_def=segment_partitions,
-    deps=[SEGMENT, SEGMENT_PARTS],
+    deps=[SEGMENT, SEGMENT_PARTS, RAW_VIDEO],
     group_name="proof",
     kinds={"s3", "parquet"},
     op_tags={"robotrace/io": "heavy"},  # deploy/ limits concurrent full-object reads by this tag

@@ -5,6 +5,7 @@ from typing import Any
 from dagster import (
     AssetExecutionContext,
     AssetKey,
+    AssetSpec,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -19,7 +20,20 @@ from robotrace_assets.resources import ObjectNotFound, ObjectStoreResource
 from robotrace_assets.segments import parts as part_table
 
 SEGMENT = AssetKey(["segments", "segment"])
+RAW_VIDEO = AssetKey(["raw", "segment_video"])
 SEGMENT_PARTS = AssetKey(["segments", "segment_parts"])
+
+
+# The raw video is written by capture clients, not by Dagster: an external asset, so lineage
+# reads raw -> proof -> derivatives.
+raw_segment_video = AssetSpec(
+    RAW_VIDEO,
+    partitions_def=segment_partitions,
+    group_name="segments",
+    kinds={"s3"},
+    description="The raw segment video in the capture bucket, uploaded by the capture client "
+    "(multipart, through presigned URLs).",
+)
 
 
 def load_segment_envelope(store: ObjectStoreResource, segment_id: str) -> SegmentEnvelope:
@@ -97,7 +111,7 @@ def segment(context: AssetExecutionContext, object_store: ObjectStoreResource) -
 @asset(
     key=SEGMENT_PARTS,
     partitions_def=segment_partitions,
-    deps=[SEGMENT],
+    deps=[SEGMENT, RAW_VIDEO],
     group_name="segments",
     kinds={"s3", "parquet"},
     description="The multipart part table of the raw object: number, byte range, size, ETag, "

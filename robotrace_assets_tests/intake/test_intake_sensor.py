@@ -46,11 +46,14 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
     assert added["media_session"] == {s.media_session_id for s in sessions}
     assert added["segment"] == {g.segment_id for s in sessions for g in s.segments}
     segment_run = next(r for r in result.run_requests if r.run_key.startswith("segment:"))
-    assert {k.path[-1] for k in segment_run.asset_selection} == {
-        "segment",
-        "segment_parts",
-        "provider_proof",
-        "proxy",
+    assert {k.to_user_string() for k in segment_run.asset_selection} == {
+        "segments/segment",
+        "segments/segment_parts",
+        "proof/provider_proof",
+        "derivatives/proxy",
+        "derivatives/thumbnails",
+        "derivatives/contact_sheet",
+        "segments/media_probe",
     }
     # The next tick, with the cursor the daemon stored, finds nothing new.
     again, _ = tick(instance, bucket, result.cursor)

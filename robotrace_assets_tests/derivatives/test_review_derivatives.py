@@ -1,0 +1,153 @@
+"""Review derivatives through Dagster, against the real store and ffmpeg."""
+
+import hashlib
+import json
+import os
+
+from dagster import (
+    AssetKey,
+    AssetMaterialization,
+    AssetRecordsFilter,
+    build_schedule_context,
+)
+
+from robotrace_assets import catalog, layout
+from robotrace_assets.definitions import defs
+from robotrace_assets.derivatives.assets import (
+    CONTACT_SHEET,
+    DERIVATIVE_KEYS,
+    MEDIA_PROBE,
+    PROXY,
+    THUMBNAILS,
+    review_derivatives,
+)
+from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
+from robotrace_assets.derivatives.schedules import (
+    REFRESH_TAG,
+    derivative_refresh_schedule,
+    select_stale,
+)
+from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets_tests.helpers import failure_messages, materialized, run_assets, simulate
+
+PROVE = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF]
+FULL = [*PROVE, PROXY]
+
+
+def _metadata(instance, key: AssetKey, partition: str) -> dict:
+    record = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records[0]
+    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
+
+
+def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -> None:
+    segment = simulate(s3, bucket, "dropped_frames@0.0")[0].segments[0]
+    result = run_assets(instance, bucket, FULL, segment.segment_id)
+    assert result.success, failure_messages(result)
+    for key in DERIVATIVE_KEYS:
+        assert materialized(instance, key, segment.segment_id), key
+    proxy = _metadata(instance, PROXY, segment.segment_id)
+    assert proxy["profile_version"] == CURRENT_PROFILE.version
+    assert proxy["source_sha256"] == segment.envelope["raw"]["sha256"]
+    body = s3.get_object(Bucket=bucket, Key=proxy["object_key"])["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == proxy["sha256"]
+    head = s3.head_object(Bucket=bucket, Key=proxy["object_key"])
+    assert head["Metadata"]["robotrace-source-segment"] == segment.segment_id
+    assert head["Metadata"]["robotrace-lifecycle"] == "regenerable"
+    tags = s3.get_object_tagging(Bucket=bucket, Key=proxy["object_key"])["TagSet"]
+    assert {"Key": "lifecycle", "Value": "regenerable"} in tags
+    thumbs = _metadata(instance, THUMBNAILS, segment.segment_id)
+    assert thumbs["count"] == CURRENT_PROFILE.thumbnails
+    sheet = _metadata(instance, CONTACT_SHEET, segment.segment_id)
+    assert sheet["preview"].startswith("![contact sheet](data:image/jpeg;base64,")
+    probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
+    assert probe["codec"] == "hevc" and probe["dropped_frames"] >= 3
+    rows = ObjectStoreResource(bucket=bucket).read_record(catalog.DERIVATIVES, segment.segment_id)
+    assert {r["kind"] for r in rows} == {"proxy", "thumbnail", "contact_sheet"}
+    assert all(r["source_key"] == segment.raw_key for r in rows)
+
+
+def test_undecodable_but_proven_segment_fails_and_uploads_nothing(s3, bucket, instance) -> None:
+    """A client that uploads garbage with a matching SHA-256 passes proof; derivatives must then
+    fail that partition cleanly and leave no object behind."""
+    segment = simulate(s3, bucket)[0].segments[0]
+    garbage = os.urandom(segment.digest.size)
+    s3.put_object(Bucket=bucket, Key=segment.raw_key, Body=garbage, ContentType="video/mp4")
+    doc = json.loads(s3.get_object(Bucket=bucket, Key=segment.envelope_key)["Body"].read())
+    doc["raw"]["sha256"] = hashlib.sha256(garbage).hexdigest()
+    s3.put_object(Bucket=bucket, Key=segment.envelope_key, Body=json.dumps(doc).encode())
+    result = run_assets(instance, bucket, FULL, segment.segment_id)
+    assert materialized(instance, PROVIDER_PROOF, segment.segment_id)
+    assert not result.success
+    assert "ffmpeg" in failure_messages(result)
+    assert not materialized(instance, PROXY, segment.segment_id)
+    listing = s3.list_objects_v2(Bucket=bucket, Prefix=f"{layout.DERIVATIVES}/")
+    assert listing.get("KeyCount", 0) == 0
+
+
+def test_guard_refuses_derivatives_of_an_unproven_segment(s3, bucket, instance) -> None:
+    segment = simulate(s3, bucket)[0].segments[0]
+    result = run_assets(instance, bucket, [PROXY], segment.segment_id, with_checks=False)
+    assert "is not proven" in failure_messages(result)
+    assert not materialized(instance, PROXY, segment.segment_id)
+
+
+def test_multi_segment_run_records_good_segments_and_names_the_bad(s3, bucket, instance) -> None:
+    segments = simulate(s3, bucket, segments=3)[0].segments
+    # Dynamic partitions keep insertion order, which is what a partition range spans.
+    instance.add_dynamic_partitions("segment", [s.segment_id for s in segments])
+    for segment in (segments[0], segments[2]):
+        assert run_assets(instance, bucket, PROVE, segment.segment_id).success
+    job = defs.resolve_job_def("review_derivatives_job")
+    result = job.execute_in_process(
+        instance=instance,
+        tags={
+            "dagster/asset_partition_range_start": segments[0].segment_id,
+            "dagster/asset_partition_range_end": segments[2].segment_id,
+        },
+        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        raise_on_error=False,
+    )
+    assert not result.success
+    assert f"{segments[1].segment_id}: segment {segments[1].segment_id} is not proven" in (
+        failure_messages(result)
+    )
+    assert [materialized(instance, PROXY, s.segment_id) for s in segments] == [True, False, True]
+
+
+def test_select_stale_picks_missing_and_outdated_proven_segments() -> None:
+    stale = select_stale({"a", "b", "c"}, {"a": "f1", "b": "f0", "x": "f0"}, "f1")
+    assert stale.missing == ["c"] and stale.outdated == ["b"]
+    assert stale.targets == ["b", "c"]
+
+
+def test_refresh_schedule_backfills_exactly_the_stale_segments(s3, bucket, instance) -> None:
+    current, outdated, missing, unproven = simulate(s3, bucket, segments=4)[0].segments
+    assert run_assets(instance, bucket, FULL, current.segment_id).success
+    for segment in (outdated, missing):
+        assert run_assets(instance, bucket, PROVE, segment.segment_id).success
+    instance.add_dynamic_partitions("segment", [unproven.segment_id])
+    # Derivatives made by an older profile, as recorded by an earlier deployment.
+    instance.report_runless_asset_event(
+        AssetMaterialization(
+            asset_key=PROXY,
+            partition=outdated.segment_id,
+            metadata={"profile_fingerprint": "older-profile"},
+        )
+    )
+    context = build_schedule_context(instance=instance, repository_def=defs.get_repository_def())
+    outcome = derivative_refresh_schedule(context)
+    assert "1 segments without derivatives and 1 with an older profile" in outcome.skip_message
+    (backfill,) = instance.get_backfills()
+    assert backfill.tags[REFRESH_TAG] == CURRENT_PROFILE.version
+    targeted = backfill.asset_backfill_data.target_subset.get_partitions_subset(
+        PROXY
+    ).get_partition_keys()
+    assert sorted(targeted) == sorted([outdated.segment_id, missing.segment_id])
+    assert set(backfill.asset_selection) == set(review_derivatives.keys)
+    # While that backfill is pending, the schedule does not pile another one on top.
+    again = derivative_refresh_schedule(context)
+    assert "still running" in again.skip_message
