@@ -21,6 +21,10 @@ PARTS = "segment_parts"
 PROOFS = "provider_proofs"
 DERIVATIVES = "derivatives"
 MEDIA_PROBES = "media_probes"
+CLIPS = "clips"
+CLIP_REVIEWS = "clip_reviews"
+REVIEW_COMPLETE = "review_complete"
+REGRESSION_BANK = "regression_bank"
 
 
 def _cell(value: Any) -> Any:

@@ -111,6 +111,30 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     os.execvpe(command[0], command, env)  # replaces this process: Ctrl+C reaches dagster dev
 
 
+def review(args: argparse.Namespace, settings: Settings) -> int:
+    from robotrace_assets.objectstore.client import make_client
+    from robotrace_assets.review.decisions import DecisionError
+    from robotrace_assets.review.filing import submit
+
+    action = {"approve": "approve", "reject": "reject", "override": "override_score"}[args.action]
+    try:
+        decision, key = submit(
+            make_client(settings),
+            settings.bucket,
+            clip_id=args.clip_id,
+            reviewer_id=args.reviewer,
+            action=action,
+            rationale=args.rationale or "",
+            score=getattr(args, "score", None),
+            value=getattr(args, "value", None),
+        )
+    except DecisionError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
+    print(f"recorded {decision.decision_id} ({decision.action} {decision.clip_id}) at {key}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="robotrace", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -123,8 +147,24 @@ def main(argv: list[str] | None = None) -> int:
     run_demo.add_argument("--port", type=int, default=3000)
     run_demo.add_argument("--skip-upload", action="store_true")
     run_demo.set_defaults(defect=None)
+    decide = commands.add_parser("review", help="record a reviewer decision on a clip")
+    actions = decide.add_subparsers(dest="action", required=True)
+    for name, help_text in (
+        ("approve", "approve a clip"),
+        ("reject", "reject a clip (it goes to the regression bank)"),
+        ("override", "override one machine score; the machine score is kept beside it"),
+    ):
+        sub = actions.add_parser(name, help=help_text)
+        sub.add_argument("clip_id")
+        sub.add_argument("--reviewer", required=True)
+        sub.add_argument("--rationale", required=True, help="why (required, kept with it)")
+        if name == "override":
+            sub.add_argument("--score", required=True, choices=["safety", "smoothness", "quality"])
+            sub.add_argument("--value", required=True, type=float, help="0..1")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command == "review":
+        return review(args, settings)
     if args.command == "store":
         from robotrace_assets.objectstore.local import main as store_main
 

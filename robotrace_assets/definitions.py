@@ -5,6 +5,9 @@
       raw/segment_video ──> proof/provider_proof [+ 7 blocking checks]
                             -> review_derivatives: derivatives/proxy, derivatives/thumbnails,
                                derivatives/contact_sheet, segments/media_probe (one ffmpeg pass)
+                            -> clips/clip (signals, machine scores, provenance)
+                            -> review/clip_review (reviewer decisions folded in)
+    review/review_complete + review/regression_bank  (all approved / all rejected clips)
     derivative_refresh_schedule: hourly backfill of missing or outdated derivatives
 
 Every asset is partitioned by the ids found in the bucket; records go to Parquet under
@@ -15,6 +18,7 @@ proof.guard.require_proven blocks them across runs (manual runs, backfills, auto
 from dagster import Definitions, in_process_executor
 
 from robotrace_assets.alerts.sensors import proof_check_alert_sensor, run_failure_alert_sensor
+from robotrace_assets.clips.assets import clip
 from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.derivatives.schedules import (
     derivative_refresh_schedule,
@@ -24,6 +28,8 @@ from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.review.assets import clip_review, review_sets
+from robotrace_assets.review.sensors import review_decision_sensor, review_sets_sensor
 from robotrace_assets.segments.assets import raw_segment_video, segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
 from robotrace_assets.sessions.sensors import media_session_rollup_sensor
@@ -36,6 +42,9 @@ defs = Definitions(
         segment_parts,
         provider_proof,
         review_derivatives,
+        clip,
+        clip_review,
+        review_sets,
     ],
     asset_checks=[provider_proof_checks],
     jobs=[provider_proof_recheck_job, review_derivatives_job],
@@ -45,6 +54,8 @@ defs = Definitions(
         media_session_rollup_sensor,
         proof_check_alert_sensor,
         run_failure_alert_sensor,
+        review_decision_sensor,
+        review_sets_sensor,
     ],
     resources={"object_store": ObjectStoreResource()},
     # A segment run is one chain of steps; a subprocess per step would only add start-up time.

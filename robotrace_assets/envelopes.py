@@ -21,6 +21,7 @@ SCHEMA_FILES = {
     "media_session": "media_session_envelope.schema.json",
     "segment": "segment_envelope.schema.json",
     "inbox_event": "inbox_event.schema.json",
+    "review_decision": "review_decision.schema.json",
 }
 MAX_ENVELOPE_BYTES = 1024 * 1024  # an envelope is metadata; anything larger is not one
 

@@ -24,6 +24,7 @@ KINDS = (
     "consent",
     "lic",
     "clip",
+    "dec",  # a reviewer decision
 )
 _ID_RE = {kind: re.compile(rf"^{kind}_{ULID_PATTERN}$") for kind in KINDS}
 
@@ -57,3 +58,19 @@ def check_id(kind: str, value: object) -> str:
     if not is_id(kind, value):
         raise InvalidId(f"{value!r} is not a valid {kind} id (expected {kind}_<26-char ULID>)")
     return value  # type: ignore[return-value]
+
+
+def derived_id(kind: str, parent_id: str, salt: str) -> str:
+    """A stable child id: the parent's ULID time part and 80 bits from hashing (parent, salt).
+
+    Re-cutting a segment gives its clips the same ids, so reviewer decisions stay attached.
+    """
+    import hashlib
+
+    time_part = parent_id.rsplit("_", 1)[-1][:10]
+    digest = int.from_bytes(hashlib.sha256(f"{parent_id}:{salt}".encode()).digest()[:10], "big")
+    chars = []
+    for _ in range(16):
+        chars.append(CROCKFORD[digest & 31])
+        digest >>= 5
+    return f"{kind}_{time_part}{''.join(reversed(chars))}"

@@ -7,6 +7,7 @@
     robotics/inbox/<YYYY-MM-DD>/<HHMMSS.ffffff>Z_<kind>_<id>.json    upload notifications
     robotics/catalog/<table>/<partition>.parquet                     records the pipeline writes
     robotics/derivatives/<tenant>/<media_session>/<segment>/<profile>/...   proxy, thumbnails
+    robotics/decisions/<YYYY-MM-DD>/<HHMMSS.ffffff>Z_<decision_id>.json      reviewer decisions
 
 Envelope keys derive from ids alone, so any asset can find its envelope from its partition key.
 Inbox keys sort by the time they were written, so a sensor can list only what is new (S3
@@ -24,6 +25,7 @@ ENVELOPES = f"{ROOT}/envelopes"
 INBOX = f"{ROOT}/inbox"
 CATALOG = f"{ROOT}/catalog"
 DERIVATIVES = f"{ROOT}/derivatives"
+DECISIONS = f"{ROOT}/decisions"
 
 VIDEO_CONTENT_TYPE = "video/mp4"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -70,10 +72,11 @@ def inbox_key(kind: str, entity_id: str, at: datetime) -> str:
     return f"{INBOX}/{at:%Y-%m-%d}/{at:%H%M%S.%f}Z_{kind}_{entity_id}.json"
 
 
-def inbox_floor(at: datetime) -> str:
-    """The greatest key that sorts before every inbox entry written at or after `at`."""
+def inbox_floor(at: datetime, prefix: str = INBOX) -> str:
+    """The greatest key that sorts before every entry of a time-ordered prefix (the inbox, the
+    decisions) written at or after `at`."""
     at = at.astimezone(UTC)
-    return f"{INBOX}/{at:%Y-%m-%d}/{at:%H%M%S.%f}"
+    return f"{prefix}/{at:%Y-%m-%d}/{at:%H%M%S.%f}"
 
 
 _INBOX_RE = re.compile(
@@ -89,6 +92,25 @@ def parse_inbox_key(key: str) -> tuple[str, str, datetime] | None:
     day, clock, kind, entity_id = match.groups()
     at = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H%M%S.%f").replace(tzinfo=UTC)
     return kind, entity_id, at
+
+
+def decision_key(decision_id: str, at: datetime) -> str:
+    """Reviewer decisions sort by the time they were written, like inbox entries."""
+    at = at.astimezone(UTC)
+    return f"{DECISIONS}/{at:%Y-%m-%d}/{at:%H%M%S.%f}Z_{decision_id}.json"
+
+
+def filed_decisions_prefix(segment_id: str) -> str:
+    return f"{CATALOG}/review_decisions/{segment_id}/"
+
+
+def filed_decision_key(segment_id: str, decision_id: str) -> str:
+    """Where the decision sensor files a validated decision, under its segment (append-only)."""
+    return f"{filed_decisions_prefix(segment_id)}{decision_id}.json"
+
+
+def clip_index_key(clip_id: str) -> str:
+    return f"{CATALOG}/clip_index/{clip_id}.json"
 
 
 _SAFE_SEGMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")

@@ -20,12 +20,14 @@ from robotrace_assets.capture.simulator import (
     SimulatedSession,
     SimulationConfig,
 )
+from robotrace_assets.clips.assets import clip
 from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.objectstore.client import S3Client
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
 from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.review.assets import clip_review
 from robotrace_assets.segments.assets import segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
 
@@ -56,7 +58,15 @@ def simulate(
 
 ASSETS: dict[AssetKey, AssetsDefinition] = {
     key: a
-    for a in (media_session, segment, segment_parts, provider_proof, review_derivatives)
+    for a in (
+        media_session,
+        segment,
+        segment_parts,
+        provider_proof,
+        review_derivatives,
+        clip,
+        clip_review,
+    )
     for key in a.keys
 }
 

@@ -22,6 +22,10 @@ def test_definitions_load() -> None:
         "derivatives/proxy",
         "derivatives/thumbnails",
         "derivatives/contact_sheet",
+        "clips/clip",
+        "review/clip_review",
+        "review/review_complete",
+        "review/regression_bank",
     }
     checks = defs.resolve_asset_graph().asset_check_keys
     assert {c.name for c in checks if c.asset_key == AssetKey(["proof", "provider_proof"])} == {
@@ -35,7 +39,14 @@ def test_definitions_load() -> None:
     }
     assert {s.name for s in defs.schedules or []} == {"derivative_refresh_schedule"}
     sensors = {s.name for s in defs.sensors or []}
-    assert {"capture_intake_sensor", "proof_check_alert_sensor"} <= sensors
+    assert sensors == {
+        "capture_intake_sensor",
+        "media_session_rollup_sensor",
+        "proof_check_alert_sensor",
+        "run_failure_alert_sensor",
+        "review_decision_sensor",
+        "review_sets_sensor",
+    }
 
 
 def test_dagster_cli_validates_the_workspace(tmp_path) -> None:

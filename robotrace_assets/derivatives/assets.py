@@ -2,9 +2,9 @@
 all from ONE ffmpeg decode of the raw segment streamed from a short-lived signed GET URL.
 
 Backfills run many segments per run (BackfillPolicy.multi_run): run start-up costs seconds, a
-segment's derivatives far less. Each segment succeeds or fails on its own: a good segment is
-recorded as materialized (its events are logged per partition) even when a run-mate is bad,
-and the run then fails naming the bad ones.
+segment's derivatives far less. In such a run each segment succeeds or fails on its own: a good
+segment is recorded as materialized (its events are logged per partition) even when a run-mate
+is bad, and the run then fails naming the bad ones. A one-segment run yields ordinary outputs.
 """
 
 import base64
@@ -22,6 +22,7 @@ from dagster import (
     AutomationCondition,
     BackfillPolicy,
     Failure,
+    MaterializeResult,
     MetadataValue,
     multi_asset,
 )
@@ -201,6 +202,17 @@ def derive_segment(
     op_tags={"robotrace/io": "heavy"},
 )
 def review_derivatives(context: AssetExecutionContext, object_store: ObjectStoreResource):
+    if len(context.partition_keys) == 1:
+        # One segment (the sensor's runs, a manual run): ordinary outputs, so the clips and the
+        # review downstream run in the same run.
+        segment_id = context.partition_keys[0]
+        try:
+            made = derive_segment(context, object_store, segment_id)
+        except (DerivativeError, PublishError) as error:
+            raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
+        for event in made.events:
+            yield MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
+        return
     failures: dict[str, str] = {}
     for segment_id in context.partition_keys:
         try:
@@ -219,4 +231,3 @@ def review_derivatives(context: AssetExecutionContext, object_store: ObjectStore
             metadata={"failed_segments": MetadataValue.json(failures)},
             allow_retries=False,
         )
-    yield from ()

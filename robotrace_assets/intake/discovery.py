@@ -94,12 +94,12 @@ def _head(client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
         raise
 
 
-def _lookback_floor(ticked_at: datetime) -> str:
-    return layout.inbox_floor(ticked_at - LOOKBACK)
+def lookback_floor(ticked_at: datetime, prefix: str = layout.INBOX) -> str:
+    return layout.inbox_floor(ticked_at - LOOKBACK, prefix)
 
 
-def _start_after(cursor: IntakeCursor) -> str | None:
-    """Where this tick's listing starts: just after the cursor, or LOOKBACK before the previous
+def start_after(cursor: IntakeCursor, prefix: str = layout.INBOX) -> str | None:
+    """Where a tick's listing starts: just after the cursor, or LOOKBACK before the previous
     tick if that is earlier. An entry written since that tick by a client whose clock lags by
     less than LOOKBACK sorts after that point, so it is still found; a quiet bucket costs only
     what is new."""
@@ -107,15 +107,22 @@ def _start_after(cursor: IntakeCursor) -> str | None:
         return None
     if not cursor.ticked_at:
         return cursor.after
-    return min(cursor.after, _lookback_floor(datetime.fromisoformat(cursor.ticked_at)))
+    return min(cursor.after, lookback_floor(datetime.fromisoformat(cursor.ticked_at), prefix))
 
 
 def list_inbox(
-    client: S3Client, bucket: str, start_after: str | None, limit: int, found: Discovery
+    client: S3Client,
+    bucket: str,
+    after: str | None,
+    limit: int,
+    found: Discovery,
+    prefix: str = layout.INBOX,
 ) -> Iterable[str]:
-    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{layout.INBOX}/", "MaxKeys": 1000}
-    if start_after:
-        kwargs["StartAfter"] = start_after
+    """Keys of a time-ordered prefix after `after` (S3 StartAfter: cost grows with what is new,
+    not with the prefix)."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{prefix}/", "MaxKeys": 1000}
+    if after:
+        kwargs["StartAfter"] = after
     yielded = 0
     while True:
         page = client.list_objects_v2(**kwargs)
@@ -183,20 +190,13 @@ class Intake:
         limit: int = MAX_ENTRIES_PER_TICK,
         now: datetime | None = None,
     ) -> Discovery:
-        now = now or datetime.now(UTC)
         found = Discovery(
             cursor=IntakeCursor(cursor.after, list(cursor.recent), dict(cursor.pending))
         )
-        recent = set(cursor.recent)
         for segment_id in list(cursor.pending):
             self.check_segment(segment_id, found)
-        newest = cursor.after
-        for key in list_inbox(self.client, self.bucket, _start_after(cursor), limit, found):
-            if key in recent:
-                continue
+        for key in poll_new_keys(self.client, self.bucket, cursor, found, limit=limit, now=now):
             parsed = layout.parse_inbox_key(key)
-            recent.add(key)
-            newest = max(newest or key, key)
             if parsed is None:
                 found.ignored.append(key)
                 continue
@@ -204,9 +204,33 @@ class Intake:
             if kind == "segment" and entity_id in found.cursor.pending:
                 continue  # already waiting on it
             self.handle(kind, entity_id, found)
-        found.cursor.after = newest
-        found.cursor.ticked_at = now.isoformat()
-        # Keep only keys that the next tick's listing can return again.
-        floor = min(newest or "", _lookback_floor(now))
-        found.cursor.recent = sorted(k for k in recent if k > floor)
         return found
+
+
+def poll_new_keys(
+    client: S3Client,
+    bucket: str,
+    cursor: IntakeCursor,
+    found: Discovery,
+    *,
+    prefix: str = layout.INBOX,
+    limit: int = MAX_ENTRIES_PER_TICK,
+    now: datetime | None = None,
+) -> list[str]:
+    """New keys of a time-ordered prefix since `cursor`; moves found.cursor past them."""
+    now = now or datetime.now(UTC)
+    recent = set(cursor.recent)
+    fresh: list[str] = []
+    newest = cursor.after
+    for key in list_inbox(client, bucket, start_after(cursor, prefix), limit, found, prefix):
+        if key in recent:
+            continue
+        recent.add(key)
+        newest = max(newest or key, key)
+        fresh.append(key)
+    found.cursor.after = newest
+    found.cursor.ticked_at = now.isoformat()
+    # Keep only keys that the next tick's listing can return again.
+    floor = min(newest or "", lookback_floor(now, prefix))
+    found.cursor.recent = sorted(k for k in recent if k > floor)
+    return fresh

@@ -9,17 +9,27 @@ from dagster import (
     sensor,
 )
 
+from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import DERIVATIVE_KEYS
 from robotrace_assets.intake.discovery import Intake, IntakeCursor
 from robotrace_assets.partitions import media_session_partitions, segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sessions.assets import MEDIA_SESSION
 from robotrace_assets.settings import sensor_interval_s
 
-# One run per segment proves it and, only if every blocking proof check passes, derives it.
-SEGMENT_RUN_ASSETS = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, *DERIVATIVE_KEYS]
+# One run per segment proves it and, only if every blocking proof check passes, derives,
+# clips and scores it.
+SEGMENT_RUN_ASSETS = [
+    SEGMENT,
+    SEGMENT_PARTS,
+    PROVIDER_PROOF,
+    *DERIVATIVE_KEYS,
+    CLIPS,
+    CLIP_REVIEW,
+]
 
 
 @sensor(

@@ -54,6 +54,8 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
         "derivatives/thumbnails",
         "derivatives/contact_sheet",
         "segments/media_probe",
+        "clips/clip",
+        "review/clip_review",
     }
     # The next tick, with the cursor the daemon stored, finds nothing new.
     again, _ = tick(instance, bucket, result.cursor)

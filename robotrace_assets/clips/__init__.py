@@ -1,0 +1,1 @@
+"""Clips: the reviewed training units cut from proven segments."""

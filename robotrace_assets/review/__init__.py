@@ -1,0 +1,1 @@
+"""Review: reviewer decisions, the review-complete set and the regression bank."""

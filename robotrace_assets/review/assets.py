@@ -1,0 +1,178 @@
+"""Review assets: each segment's clips with reviewer decisions folded in; then the
+review-complete set that delivery draws from, and the regression bank of rejected clips."""
+
+import json
+from typing import Any
+
+from dagster import (
+    AllPartitionMapping,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    multi_asset,
+)
+
+from robotrace_assets import catalog, layout
+from robotrace_assets.clips.assets import CLIPS
+from robotrace_assets.partitions import segment_partitions
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.review.decisions import (
+    APPROVED,
+    NEEDS_REVIEW,
+    REJECTED,
+    Decision,
+    DecisionError,
+    fold,
+    parse_decision,
+)
+
+CLIP_REVIEW = AssetKey(["review", "clip_review"])
+REVIEW_COMPLETE = AssetKey(["review", "review_complete"])
+REGRESSION_BANK = AssetKey(["review", "regression_bank"])
+ALL = "all"  # the single partition file of an unpartitioned table
+
+
+def list_keys(store: ObjectStoreResource, prefix: str) -> list[str]:
+    client, keys, token = store.client(), [], None
+    while True:
+        kwargs: dict[str, Any] = {"Bucket": store.bucket_name, "Prefix": prefix}
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = client.list_objects_v2(**kwargs)
+        keys += [item["Key"] for item in page.get("Contents", [])]
+        if not page.get("IsTruncated"):
+            return keys
+        token = page["NextContinuationToken"]
+
+
+def filed_decisions(store: ObjectStoreResource, segment_id: str) -> list[Decision]:
+    prefix = layout.filed_decisions_prefix(segment_id)
+    decisions = []
+    for key in list_keys(store, prefix):
+        try:
+            decisions.append(parse_decision(store.get_bytes(key)))
+        except DecisionError:
+            continue  # filed decisions were validated by the sensor; never trust, never crash
+    return decisions
+
+
+def reviewed_row(clip: dict[str, Any], decisions: list[Decision]) -> dict[str, Any]:
+    machine = {
+        "safety": clip["machine_safety"],
+        "smoothness": clip["machine_smoothness"],
+        "quality": clip["machine_quality"],
+    }
+    reviewed = fold(
+        clip["clip_id"],
+        clip["machine_status"],
+        machine,
+        clip["machine_reasons"] or [],
+        decisions,
+        has_consent=bool(clip.get("consent_receipt_id")),
+        has_license=bool(clip.get("license_scope_id")),
+    )
+    return {
+        **clip,
+        "reviewer_safety": reviewed.reviewer_scores.get("safety"),
+        "reviewer_smoothness": reviewed.reviewer_scores.get("smoothness"),
+        "reviewer_quality": reviewed.reviewer_scores.get("quality"),
+        "final_safety": reviewed.final_scores["safety"],
+        "final_smoothness": reviewed.final_scores["smoothness"],
+        "final_quality": reviewed.final_scores["quality"],
+        "final_status": reviewed.final_status,
+        "decided_by": reviewed.decided_by,
+        "decision_rationale": reviewed.rationale,
+        "decided_at": reviewed.decided_at,
+        "reasons": list(reviewed.reasons),
+        "decision_history": json.dumps(list(reviewed.history)),
+    }
+
+
+@asset(
+    key=CLIP_REVIEW,
+    partitions_def=segment_partitions,
+    deps=[CLIPS],
+    group_name="review",
+    kinds={"parquet"},
+    description="A segment's clips with every reviewer decision folded in: machine scores kept, "
+    "reviewer scores beside them, final status; no approval without consent and license.",
+)
+def clip_review(
+    context: AssetExecutionContext, object_store: ObjectStoreResource
+) -> MaterializeResult:
+    segment_id = context.partition_key
+    clips = object_store.read_record(catalog.CLIPS, segment_id)
+    if clips is None:
+        raise Failure(f"segment {segment_id} has no clips yet: materialize clips/clip")
+    decisions = filed_decisions(object_store, segment_id)
+    rows = [reviewed_row(c, decisions) for c in clips]
+    key = object_store.write_record(catalog.CLIP_REVIEWS, segment_id, rows)
+    statuses = [r["final_status"] for r in rows]
+    return MaterializeResult(
+        metadata={
+            "clips": len(rows),
+            "approved": statuses.count(APPROVED),
+            "needs_review": statuses.count(NEEDS_REVIEW),
+            "rejected": statuses.count(REJECTED),
+            "decisions": len(decisions),
+            "catalog_key": MetadataValue.path(key),
+        }
+    )
+
+
+@multi_asset(
+    name="review_sets",
+    specs=[
+        AssetSpec(
+            REVIEW_COMPLETE,
+            deps=[AssetDep(CLIP_REVIEW, partition_mapping=AllPartitionMapping())],
+            group_name="review",
+            kinds={"parquet"},
+            description="Every approved clip: the set buyer delivery draws from.",
+        ),
+        AssetSpec(
+            REGRESSION_BANK,
+            deps=[AssetDep(CLIP_REVIEW, partition_mapping=AllPartitionMapping())],
+            group_name="review",
+            kinds={"parquet"},
+            description="Every rejected clip with the reasons it was rejected.",
+        ),
+    ],
+)
+def review_sets(context: AssetExecutionContext, object_store: ObjectStoreResource):
+    rows: list[dict[str, Any]] = []
+    for key in list_keys(object_store, f"{layout.CATALOG}/{catalog.CLIP_REVIEWS}/"):
+        rows += catalog.from_parquet(object_store.get_bytes(key))
+    approved = [r for r in rows if r["final_status"] == APPROVED]
+    rejected = [r for r in rows if r["final_status"] == REJECTED]
+    complete_key = object_store.write_record(catalog.REVIEW_COMPLETE, ALL, approved)
+    bank_key = object_store.write_record(catalog.REGRESSION_BANK, ALL, rejected)
+    yield MaterializeResult(
+        asset_key=REVIEW_COMPLETE,
+        metadata={
+            "clips": len(approved),
+            "segments": len({r["segment_id"] for r in approved}),
+            "needs_review_elsewhere": sum(r["final_status"] == NEEDS_REVIEW for r in rows),
+            "catalog_key": MetadataValue.path(complete_key),
+        },
+    )
+    reasons: dict[str, int] = {}
+    for row in rejected:
+        for reason in row["reasons"] or []:
+            head = reason.split(":")[0].split(" (")[0]
+            reasons[head] = reasons.get(head, 0) + 1
+    yield MaterializeResult(
+        asset_key=REGRESSION_BANK,
+        metadata={
+            "clips": len(rejected),
+            "top_reasons": MetadataValue.json(
+                dict(sorted(reasons.items(), key=lambda i: -i[1])[:10])
+            ),
+            "catalog_key": MetadataValue.path(bank_key),
+        },
+    )
