@@ -11,6 +11,7 @@ import argparse
 import os
 import shutil
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from robotrace_assets.settings import PROJECT_ROOT, Settings
@@ -135,6 +136,47 @@ def review(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def deliver(args: argparse.Namespace, settings: Settings) -> int:
+    """Register the delivery partition and materialize it in this process, recorded in the
+    Dagster instance at DAGSTER_HOME (so it shows in the UI like any run)."""
+    from dagster import DagsterInstance, materialize
+
+    from robotrace_assets.delivery.assets import buyer_delivery
+    from robotrace_assets.delivery.buyers import BuyerConfigError, delivery_partition, load_buyers
+    from robotrace_assets.resources import ObjectStoreResource
+
+    delivery_id = args.delivery_id or datetime.now(UTC).strftime("d%Y%m%dt%H%M%S")
+    try:
+        if args.buyer not in load_buyers():
+            print(f"unknown buyer {args.buyer}", file=sys.stderr)
+            return 2
+        partition = delivery_partition(args.buyer, delivery_id)
+    except BuyerConfigError as error:
+        print(f"refused: {error}", file=sys.stderr)
+        return 2
+    os.environ.setdefault("DAGSTER_HOME", str(settings.data_dir / "dagster_home"))
+    Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
+    with DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions("delivery", [partition])
+        result = materialize(
+            [buyer_delivery],
+            partition_key=partition,
+            instance=instance,
+            resources={"object_store": ObjectStoreResource()},
+            raise_on_error=False,
+        )
+    if not result.success:
+        print(
+            f"delivery {partition} failed; see the run {result.run_id} in the UI", file=sys.stderr
+        )
+        return 1
+    print(
+        f"delivered {partition}: s3://{settings.bucket}/robotics/deliveries/{args.buyer}/"
+        f"{delivery_id}/manifest.json"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="robotrace", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -161,8 +203,13 @@ def main(argv: list[str] | None = None) -> int:
         if name == "override":
             sub.add_argument("--score", required=True, choices=["safety", "smoothness", "quality"])
             sub.add_argument("--value", required=True, type=float, help="0..1")
+    ship = commands.add_parser("deliver", help="materialize a buyer delivery now")
+    ship.add_argument("buyer")
+    ship.add_argument("--delivery-id", help="default: d<UTC timestamp>")
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    if args.command == "deliver":
+        return deliver(args, settings)
     if args.command == "review":
         return review(args, settings)
     if args.command == "store":

@@ -8,6 +8,7 @@
                             -> clips/clip (signals, machine scores, provenance)
                             -> review/clip_review (reviewer decisions folded in)
     review/review_complete + review/regression_bank  (all approved / all rejected clips)
+    delivery/buyer_delivery   (per buyer delivery, on demand: signed manifest, copies or links)
     derivative_refresh_schedule: hourly backfill of missing or outdated derivatives
 
 Every asset is partitioned by the ids found in the bucket; records go to Parquet under
@@ -19,6 +20,7 @@ from dagster import Definitions, in_process_executor
 
 from robotrace_assets.alerts.sensors import proof_check_alert_sensor, run_failure_alert_sensor
 from robotrace_assets.clips.assets import clip
+from robotrace_assets.delivery.assets import buyer_delivery
 from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.derivatives.schedules import (
     derivative_refresh_schedule,
@@ -45,6 +47,7 @@ defs = Definitions(
         clip,
         clip_review,
         review_sets,
+        buyer_delivery,
     ],
     asset_checks=[provider_proof_checks],
     jobs=[provider_proof_recheck_job, review_derivatives_job],

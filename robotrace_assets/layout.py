@@ -8,6 +8,7 @@
     robotics/catalog/<table>/<partition>.parquet                     records the pipeline writes
     robotics/derivatives/<tenant>/<media_session>/<segment>/<profile>/...   proxy, thumbnails
     robotics/decisions/<YYYY-MM-DD>/<HHMMSS.ffffff>Z_<decision_id>.json      reviewer decisions
+    robotics/deliveries/<buyer>/<delivery>/                                   manifests, copies
 
 Envelope keys derive from ids alone, so any asset can find its envelope from its partition key.
 Inbox keys sort by the time they were written, so a sensor can list only what is new (S3
@@ -26,6 +27,7 @@ INBOX = f"{ROOT}/inbox"
 CATALOG = f"{ROOT}/catalog"
 DERIVATIVES = f"{ROOT}/derivatives"
 DECISIONS = f"{ROOT}/decisions"
+DELIVERIES = f"{ROOT}/deliveries"
 
 VIDEO_CONTENT_TYPE = "video/mp4"
 PARQUET_CONTENT_TYPE = "application/vnd.apache.parquet"
@@ -92,6 +94,10 @@ def parse_inbox_key(key: str) -> tuple[str, str, datetime] | None:
     day, clock, kind, entity_id = match.groups()
     at = datetime.strptime(f"{day} {clock}", "%Y-%m-%d %H%M%S.%f").replace(tzinfo=UTC)
     return kind, entity_id, at
+
+
+def delivery_prefix(buyer_id: str, delivery_id: str) -> str:
+    return f"{DELIVERIES}/{buyer_id}/{delivery_id}/"
 
 
 def decision_key(decision_id: str, at: datetime) -> str:

@@ -17,3 +17,6 @@ warnings.filterwarnings(
 
 media_session_partitions = DynamicPartitionsDefinition(name="media_session")
 segment_partitions = DynamicPartitionsDefinition(name="segment")
+
+# One partition per buyer delivery, "<buyer_id>--<delivery_id>", added on demand (UI or CLI).
+delivery_partitions = DynamicPartitionsDefinition(name="delivery")

@@ -51,9 +51,10 @@ class Settings:
     slack_token: str | None = field(default=None, repr=False)
     slack_channel: str | None = None
     known_tenants: frozenset[str] | None = None  # None: accept any well-formed tenant id
-    derivative_expiry_days: int = (
-        90  # derivatives are regenerable: a lifecycle rule may expire them
-    )
+    derivative_expiry_days: int = 90  # derivatives are regenerable: a lifecycle rule expires them
+    manifest_hmac_key: str | None = field(default=None, repr=False)
+    manifest_ed25519_key: str | None = field(default=None, repr=False)  # PEM file path
+    manifest_key_id: str = "local-dev"
 
     @property
     def is_r2(self) -> bool:
@@ -112,6 +113,9 @@ class Settings:
             slack_token=get("ROBOTRACE_SLACK_TOKEN"),
             slack_channel=get("ROBOTRACE_SLACK_CHANNEL"),
             derivative_expiry_days=int(get("ROBOTRACE_DERIVATIVE_EXPIRY_DAYS") or 90),
+            manifest_hmac_key=get("ROBOTRACE_MANIFEST_SIGNING_KEY"),
+            manifest_ed25519_key=get("ROBOTRACE_MANIFEST_ED25519_KEY_FILE"),
+            manifest_key_id=get("ROBOTRACE_MANIFEST_KEY_ID") or "local-dev",
             known_tenants=(
                 frozenset(t.strip() for t in tenants.split(",") if t.strip())
                 if (tenants := get("ROBOTRACE_TENANTS"))

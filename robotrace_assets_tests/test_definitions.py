@@ -26,6 +26,7 @@ def test_definitions_load() -> None:
         "review/clip_review",
         "review/review_complete",
         "review/regression_bank",
+        "delivery/buyer_delivery",
     }
     checks = defs.resolve_asset_graph().asset_check_keys
     assert {c.name for c in checks if c.asset_key == AssetKey(["proof", "provider_proof"])} == {

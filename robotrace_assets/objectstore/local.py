@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from robotrace_assets.objectstore.client import S3Client, ensure_bucket, make_client
 from robotrace_assets.settings import Settings
 
@@ -157,9 +159,10 @@ class LocalObjectStore:
 
     def answers(self) -> bool:
         """True when S3 accepts our credentials (ListBuckets), not merely when the port is open."""
+        client = self.client()  # a configuration error must surface, not look like "not ready"
         try:
-            self.client().list_buckets()
-        except Exception:
+            client.list_buckets()
+        except (BotoCoreError, ClientError):
             return False
         return True
 

@@ -1,0 +1,1 @@
+"""Buyer delivery: eligibility, signed export manifests, delivery methods, LeRobot export."""

@@ -1,0 +1,98 @@
+"""Buyers, configured in a JSON file (ROBOTRACE_BUYERS_FILE; the shipped example otherwise).
+
+A buyer buys for some uses, under a proof policy, in a format, by a delivery method, and may
+receive clips only of the tenants it is licensed for (`licensed_tenants`, or its own
+`tenant_id`). `"*"` licenses every tenant and exists for the demo; production lists tenants.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+EXAMPLE = Path(__file__).with_name("buyers.example.json")
+BUYER_ID = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+DELIVERY_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
+PARTITION_SEPARATOR = "--"  # buyer ids cannot contain it; "," and "|" upset the Dagster UI
+
+
+class BuyerConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Buyer:
+    buyer_id: str
+    uses: frozenset[str]
+    proof_policy: str  # "strict" | "lenient"
+    format: str  # "raw" | "lerobot"
+    method: str  # "presigned_url" | "copy"
+    tenant_id: str | None = None
+    licensed_tenants: frozenset[str] = frozenset()
+    description: str = ""
+
+    def may_receive_tenant(self, tenant_id: str) -> bool:
+        return (
+            tenant_id == self.tenant_id
+            or tenant_id in self.licensed_tenants
+            or ("*" in self.licensed_tenants)
+        )
+
+
+def _buyer(doc: dict) -> Buyer:
+    try:
+        buyer = Buyer(
+            buyer_id=doc["buyer_id"],
+            uses=frozenset(doc["uses"]),
+            proof_policy=doc.get("proof_policy", "strict"),
+            format=doc.get("format", "raw"),
+            method=doc.get("method", "copy"),
+            tenant_id=doc.get("tenant_id"),
+            licensed_tenants=frozenset(doc.get("licensed_tenants", [])),
+            description=doc.get("description", ""),
+        )
+    except (KeyError, TypeError) as error:
+        raise BuyerConfigError(f"buyer entry {doc!r} is missing {error}") from None
+    problems = []
+    if not BUYER_ID.match(buyer.buyer_id) or PARTITION_SEPARATOR in buyer.buyer_id:
+        problems.append("buyer_id must be lower-case letters, digits and single underscores")
+    if buyer.proof_policy not in ("strict", "lenient"):
+        problems.append("proof_policy must be strict or lenient")
+    if buyer.format not in ("raw", "lerobot"):
+        problems.append("format must be raw or lerobot")
+    if buyer.method not in ("presigned_url", "copy"):
+        problems.append("method must be presigned_url or copy")
+    if not buyer.uses:
+        problems.append("uses must name at least one use")
+    if problems:
+        raise BuyerConfigError(f"buyer {buyer.buyer_id}: " + "; ".join(problems))
+    return buyer
+
+
+def load_buyers(path: Path | None = None) -> dict[str, Buyer]:
+    path = path or Path(os.environ.get("ROBOTRACE_BUYERS_FILE") or EXAMPLE)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise BuyerConfigError(f"cannot read buyers from {path}: {error}") from None
+    buyers = [_buyer(entry) for entry in doc.get("buyers", [])]
+    ids = [b.buyer_id for b in buyers]
+    if len(set(ids)) != len(ids):
+        raise BuyerConfigError(f"duplicate buyer ids in {path}")
+    return {b.buyer_id: b for b in buyers}
+
+
+def delivery_partition(buyer_id: str, delivery_id: str) -> str:
+    if not DELIVERY_ID.match(delivery_id):
+        raise BuyerConfigError(f"delivery id {delivery_id!r}: use [a-z0-9_-], up to 60 chars")
+    return f"{buyer_id}{PARTITION_SEPARATOR}{delivery_id}"
+
+
+def parse_delivery_partition(key: str) -> tuple[str, str]:
+    buyer_id, separator, delivery_id = key.partition(PARTITION_SEPARATOR)
+    if not separator or not BUYER_ID.match(buyer_id) or not DELIVERY_ID.match(delivery_id):
+        raise BuyerConfigError(f"delivery partition {key!r} is not <buyer_id>--<delivery_id>")
+    return buyer_id, delivery_id

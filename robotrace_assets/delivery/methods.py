@@ -1,0 +1,225 @@
+"""Delivery mechanics (no Dagster): which objects a delivery consists of, getting them to the
+buyer (server-side copy into the delivery prefix, or one-hour signed GET links), and checking
+afterwards that what the buyer can fetch has exactly the manifest's size and SHA-256.
+
+Signed links are credentials: they are written only to the private delivery prefix
+(links.json) and never to logs, metadata or exceptions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from botocore.exceptions import ClientError
+
+from robotrace_assets import layout
+from robotrace_assets.objectstore.client import GET_URL_TTL_S, S3Client, error_code, presign_get
+
+CHUNK = 4 * 1024 * 1024
+# What every manifest row says about where an artifact came from and what rights attach.
+LINEAGE_FIELDS = (
+    "media_session_id",
+    "tenant_id",
+    "raw_sha256",
+    "proof_status",
+    "proof_verified_at",
+    "consent_receipt_id",
+    "license_scope_id",
+    "allowed_use",
+    "safety_rules_version",
+    "review_status",
+    "reviewed_by",
+    "review_rationale",
+)
+
+
+class DeliveryError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One object of a delivery, with what the manifest says about it."""
+
+    kind: str
+    source_key: str
+    size_bytes: int
+    sha256: str
+    segment_id: str
+    clip_ids: tuple[str, ...]
+    lineage: dict[str, Any] = field(default_factory=dict)
+
+    def delivered_key(self, prefix: str) -> str:
+        # Keep the source's path below the tenant so artifacts of a delivery never collide.
+        relative = (
+            self.source_key.split("/", 2)[-1]
+            if self.source_key.startswith(layout.ROOT + "/")
+            else self.source_key
+        )
+        return f"{prefix}artifacts/{relative}"
+
+
+def plan_raw_artifacts(
+    clips: Sequence[Mapping[str, Any]],
+    segments: Mapping[str, Mapping[str, Any]],
+    proofs: Mapping[str, Mapping[str, Any]],
+    derivatives: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> list[Artifact]:
+    """Raw video, sensor log and review derivatives of every segment with an eligible clip."""
+    by_segment: dict[str, list[Mapping[str, Any]]] = {}
+    for clip in clips:
+        by_segment.setdefault(clip["segment_id"], []).append(clip)
+    artifacts: list[Artifact] = []
+    for segment_id, segment_clips in sorted(by_segment.items()):
+        segment, proof = segments[segment_id], proofs[segment_id]
+        clip_ids = tuple(sorted(c["clip_id"] for c in segment_clips))
+        lineage = lineage_of(segment_clips[0], proof)
+        artifacts.append(
+            Artifact(
+                "raw_video",
+                segment["raw_key"],
+                proof["byte_size"],
+                proof["sha256"],
+                segment_id,
+                clip_ids,
+                lineage,
+            )
+        )
+        if segment.get("sensors_key"):
+            artifacts.append(
+                Artifact(
+                    "sensor_log",
+                    segment["sensors_key"],
+                    segment["sensors_size_bytes"],
+                    segment["sensors_sha256"],
+                    segment_id,
+                    clip_ids,
+                    lineage,
+                )
+            )
+        for item in derivatives.get(segment_id, []):
+            artifacts.append(
+                Artifact(
+                    item["kind"],
+                    item["key"],
+                    item["size_bytes"],
+                    item["sha256"],
+                    segment_id,
+                    clip_ids,
+                    lineage,
+                )
+            )
+    return artifacts
+
+
+def lineage_of(clip: Mapping[str, Any], proof: Mapping[str, Any]) -> dict[str, Any]:
+    lineage = {
+        "media_session_id": clip.get("media_session_id"),
+        "tenant_id": clip.get("tenant_id"),
+        "raw_sha256": proof.get("sha256"),
+        "proof_status": proof.get("integrity_status"),
+        "proof_verified_at": proof.get("verified_at"),
+        "consent_receipt_id": clip.get("consent_receipt_id"),
+        "license_scope_id": clip.get("license_scope_id"),
+        "allowed_use": list(clip.get("allowed_use") or []),
+        "safety_rules_version": clip.get("safety_rules_version"),
+        "review_status": clip.get("final_status"),
+        "reviewed_by": clip.get("decided_by"),
+        "review_rationale": clip.get("decision_rationale"),
+    }
+    assert tuple(lineage) == LINEAGE_FIELDS
+    return lineage
+
+
+def stream_sha256(chunks: Iterable[bytes]) -> tuple[int, str]:
+    digest, size = hashlib.sha256(), 0
+    for chunk in chunks:
+        digest.update(chunk)
+        size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def object_digest(client: S3Client, bucket: str, key: str) -> tuple[int, str]:
+    body = client.get_object(Bucket=bucket, Key=key)["Body"]
+    return stream_sha256(body.iter_chunks(CHUNK))
+
+
+def copy_into(client: S3Client, bucket: str, artifact: Artifact, key: str) -> bool:
+    """Server-side copy, skipped when the destination already holds these exact bytes (so a
+    delivery materialized again does no work twice). True if a copy was made."""
+    try:
+        head = client.head_object(Bucket=bucket, Key=key)
+        if (
+            head["ContentLength"] == artifact.size_bytes
+            and head.get("Metadata", {}).get("robotrace-sha256") == artifact.sha256
+        ):
+            return False
+    except ClientError as error:
+        if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+    client.copy(
+        {"Bucket": bucket, "Key": artifact.source_key},
+        bucket,
+        key,
+        ExtraArgs={
+            "MetadataDirective": "REPLACE",
+            "Metadata": {"robotrace-sha256": artifact.sha256, "robotrace-kind": artifact.kind},
+        },
+    )
+    return True
+
+
+def verify_copies(
+    client: S3Client, bucket: str, pairs: Sequence[tuple[Artifact, str]]
+) -> list[str]:
+    problems = []
+    for artifact, key in pairs:
+        try:
+            size, sha = object_digest(client, bucket, key)
+        except ClientError as error:
+            problems.append(f"{key}: cannot be read back ({error_code(error)})")
+            continue
+        if (size, sha) != (artifact.size_bytes, artifact.sha256):
+            problems.append(
+                f"{key}: delivered {size} bytes / {sha[:12]}…, manifest says "
+                f"{artifact.size_bytes} / {artifact.sha256[:12]}…"
+            )
+    return problems
+
+
+def mint_links(
+    client: S3Client, bucket: str, keys: Sequence[str], ttl_s: int = GET_URL_TTL_S
+) -> dict[str, str]:
+    return {key: presign_get(client, bucket, key, ttl_s) for key in keys}
+
+
+def verify_links(links: Mapping[str, str], expected: Mapping[str, tuple[int, str]]) -> list[str]:
+    """Fetch every link as a buyer would and compare size and SHA-256. Messages name the
+    object key, never the link."""
+    problems = []
+    with requests.Session() as http:
+        for key, url in links.items():
+            try:
+                with http.get(url, stream=True, timeout=60) as response:
+                    if response.status_code != 200:
+                        problems.append(f"{key}: link answered HTTP {response.status_code}")
+                        continue
+                    size, sha = stream_sha256(response.iter_content(CHUNK))
+            except requests.RequestException as error:
+                problems.append(f"{key}: link failed ({type(error).__name__})")
+                continue
+            if (size, sha) != expected[key]:
+                problems.append(
+                    f"{key}: link serves {size} bytes / {sha[:12]}…, manifest "
+                    f"says {expected[key][0]} / {expected[key][1][:12]}…"
+                )
+    return problems
+
+
+def links_document(links: Mapping[str, str], ttl_s: int) -> bytes:
+    return json.dumps({"expires_in_s": ttl_s, "links": dict(links)}, indent=2).encode()

@@ -1,0 +1,177 @@
+"""Buyer deliveries end to end against the real store and Dagster: eligibility, proof policy,
+both delivery methods, signed manifests, idempotency, tenant isolation, LeRobot export."""
+
+import json
+import time
+
+import requests
+from dagster import materialize
+
+from robotrace_assets import catalog, layout
+from robotrace_assets.clips.assets import CLIPS
+from robotrace_assets.delivery import manifest as manifests
+from robotrace_assets.delivery.assets import LOCAL_DEV_KEY, buyer_delivery
+from robotrace_assets.delivery.buyers import delivery_partition
+from robotrace_assets.derivatives.assets import PROXY
+from robotrace_assets.objectstore.client import presign_get
+from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
+from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate
+
+FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS, CLIP_REVIEW]
+
+
+def _buyers(tmp_path, monkeypatch, **overrides) -> None:
+    entry = {
+        "buyer_id": "acme",
+        "uses": ["robotics_training"],
+        "proof_policy": "strict",
+        "format": "raw",
+        "method": "copy",
+        "licensed_tenants": ["*"],
+    }
+    entry.update(overrides)
+    path = tmp_path / "buyers.json"
+    path.write_text(json.dumps({"buyers": [entry]}))
+    monkeypatch.setenv("ROBOTRACE_BUYERS_FILE", str(path))
+
+
+def _prepare(s3, bucket, instance, *defects, segments=2):
+    """Prove, derive, clip and review a session; everything approved by the machine."""
+    session = simulate(s3, bucket, *defects, segments=segments)[0]
+    # Make the capture unambiguous for the demo rules: blur enforced.
+    doc = json.loads(s3.get_object(Bucket=bucket, Key=session.envelope_key)["Body"].read())
+    doc["environment"]["blur_enforced"] = True
+    s3.put_object(Bucket=bucket, Key=session.envelope_key, Body=json.dumps(doc).encode())
+    for segment in session.segments:
+        run_assets(instance, bucket, FULL, segment.segment_id)
+    store = ObjectStoreResource(bucket=bucket)
+    assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
+    return session, store
+
+
+def _deliver(instance, bucket, delivery_id="d1", buyer="acme"):
+    partition = delivery_partition(buyer, delivery_id)
+    instance.add_dynamic_partitions("delivery", [partition])
+    return materialize(
+        [buyer_delivery],
+        partition_key=partition,
+        instance=instance,
+        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        raise_on_error=False,
+    )
+
+
+def _manifest(store, buyer="acme", delivery_id="d1"):
+    data = store.get_bytes(f"{layout.delivery_prefix(buyer, delivery_id)}manifest.json")
+    return manifests.read_manifest_json(data)
+
+
+def test_copy_delivery_is_verified_signed_and_idempotent(
+    s3, bucket, instance, tmp_path, monkeypatch
+) -> None:
+    _buyers(tmp_path, monkeypatch)
+    _session, store = _prepare(s3, bucket, instance)
+    result = _deliver(instance, bucket)
+    assert result.success, failure_messages(result)
+    manifest = _manifest(store)
+    assert manifests.verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
+    kinds = {row["kind"] for row in manifest.table.to_pylist()}
+    assert {"raw_video", "sensor_log", "proxy", "thumbnail", "contact_sheet"} <= kinds
+    for row in manifest.table.to_pylist():
+        assert row["artifact_key"].startswith(layout.delivery_prefix("acme", "d1"))
+        body = s3.get_object(Bucket=bucket, Key=row["artifact_key"])["Body"].read()
+        import hashlib
+
+        assert hashlib.sha256(body).hexdigest() == row["sha256"]
+        assert row["consent_receipt_id"] and row["license_scope_id"]
+        assert row["review_status"] == "approved"
+    # Tampering with the manifest is detected.
+    tampered = manifest.table.to_pylist()
+    tampered[0]["sha256"] = "0" * 64
+    forged = manifests.Manifest(manifest.header, manifests.table_from_rows(tampered))
+    assert manifests.verify_manifest(forged, hmac_key=LOCAL_DEV_KEY)
+    # Again: same artifacts, no new copies, the same manifest.
+    again = _deliver(instance, bucket)
+    assert again.success
+    metadata = again.asset_materializations_for_node("delivery__buyer_delivery")[0].metadata
+    assert metadata["manifest_unchanged"].value is True and metadata["copied"].value == 0
+    assert _manifest(store).header == manifest.header
+
+
+def test_strict_policy_blocks_and_lenient_excludes(s3, bucket, instance, tmp_path, monkeypatch):
+    _buyers(tmp_path, monkeypatch)
+    session, store = _prepare(s3, bucket, instance)
+    bad = session.segments[1]
+    # The derivative of a delivered segment rots after review.
+    rows = store.read_record(catalog.DERIVATIVES, bad.segment_id)
+    s3.put_object(Bucket=bucket, Key=rows[0]["key"], Body=b"rotten")
+    strict = _deliver(instance, bucket, "strict1")
+    assert not strict.success
+    assert "strict proof policy" in failure_messages(strict)
+    assert (
+        s3.list_objects_v2(Bucket=bucket, Prefix=layout.delivery_prefix("acme", "strict1"))[
+            "KeyCount"
+        ]
+        == 0
+    )
+    _buyers(tmp_path, monkeypatch, proof_policy="lenient")
+    lenient = _deliver(instance, bucket, "lenient1")
+    assert lenient.success, failure_messages(lenient)
+    manifest = _manifest(store, delivery_id="lenient1")
+    assert {r["segment_id"] for r in manifest.table.to_pylist()} == {session.segments[0].segment_id}
+    exclusions = json.loads(
+        store.get_bytes(f"{layout.delivery_prefix('acme', 'lenient1')}exclusions.json")
+    )
+    assert {e["segment_id"] for e in exclusions["excluded_for_proof"]} == {bad.segment_id}
+
+
+def test_license_and_tenant_rules_hold(s3, bucket, instance, tmp_path, monkeypatch) -> None:
+    _session, _store = _prepare(s3, bucket, instance, segments=1)
+    _buyers(tmp_path, monkeypatch, uses=["resale"])
+    result = _deliver(instance, bucket, "lic1")
+    assert "nothing eligible" in failure_messages(result)
+    _buyers(tmp_path, monkeypatch, licensed_tenants=["ten_01KT9WNH80R84P57VFQVC2R1YZ"])
+    result = _deliver(instance, bucket, "ten1")
+    assert "nothing eligible" in failure_messages(result)
+
+
+def test_presigned_links_work_then_expire(s3, bucket, instance, tmp_path, monkeypatch) -> None:
+    _buyers(tmp_path, monkeypatch, method="presigned_url")
+    _session, store = _prepare(s3, bucket, instance, segments=1)
+    result = _deliver(instance, bucket, "links1")
+    assert result.success, failure_messages(result)
+    links = json.loads(store.get_bytes(f"{layout.delivery_prefix('acme', 'links1')}links.json"))
+    assert links["expires_in_s"] == 3600 and links["links"]
+    key, url = next(iter(links["links"].items()))
+    assert requests.get(url, timeout=30).status_code == 200
+    short = presign_get(s3, bucket, key, ttl_s=1)
+    assert requests.get(short, timeout=30).status_code == 200
+    time.sleep(2.5)
+    assert requests.get(short, timeout=30).status_code == 403
+    # The links never reach the run's logs or metadata.
+    logs = "\n".join(str(e.message) for e in result.all_events)
+    assert "X-Amz-Signature" not in logs
+
+
+def test_lerobot_delivery_validates(s3, bucket, instance, tmp_path, monkeypatch) -> None:
+    from robotrace_assets.delivery.lerobot import validate_lerobot
+
+    _buyers(tmp_path, monkeypatch, format="lerobot")
+    session, store = _prepare(s3, bucket, instance, segments=1)
+    result = _deliver(instance, bucket, "lr1")
+    assert result.success, failure_messages(result)
+    prefix = f"{layout.delivery_prefix('acme', 'lr1')}lerobot/"
+    local = tmp_path / "download"
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        path = local / item["Key"][len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+    assert validate_lerobot(local) == []
+    info = json.loads((local / "meta" / "info.json").read_text())
+    assert info["codebase_version"] == "v3.0"
+    assert info["total_episodes"] == len(
+        store.read_record(catalog.CLIPS, session.segments[0].segment_id)
+    )
