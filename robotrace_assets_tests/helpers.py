@@ -149,3 +149,15 @@ def failure_messages(result: ExecuteInProcessResult) -> str:
         for event in result.all_events
         if event.is_step_failure and event.step_failure_data.error
     )
+
+
+def trajectory_jerk_peak(table, hz: float) -> float:
+    """Peak end-effector jerk of a whole trajectory table, with the production signal maths."""
+    import numpy as np
+
+    from robotrace_assets.clips.signals import jerk_series
+
+    host = table.column("host_time_ns").to_numpy()
+    t = (host - host[0]) / 1e9
+    xyz = np.column_stack([table.column(c).to_numpy() for c in ("ee_x", "ee_y", "ee_z")])
+    return float(jerk_series(t, xyz, hz).max())

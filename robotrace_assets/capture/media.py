@@ -98,26 +98,33 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def _stderr_tail(stderr: bytes | str) -> str:
+def stderr_tail(stderr: bytes | str) -> str:
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     return text.strip()[-_STDERR_TAIL_CHARS:]
 
 
-def _run_ffmpeg(args: Sequence[str], *, what: str) -> subprocess.CompletedProcess[bytes]:
-    """Run ffmpeg, turning any failure (exit code, timeout, missing binary) into MediaError."""
+def run_ffmpeg(
+    args: Sequence[str],
+    *,
+    what: str,
+    error: type[Exception] = MediaError,
+    timeout_s: float = _FFMPEG_TIMEOUT_S,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ffmpeg, turning any failure (exit code, timeout, missing binary) into `error`
+    with the tail of ffmpeg's stderr."""
     try:
         proc = subprocess.run(
             list(args),
             stdin=subprocess.DEVNULL,
             capture_output=True,
-            timeout=_FFMPEG_TIMEOUT_S,
+            timeout=timeout_s,
             check=False,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MediaError(f"{what}: could not run ffmpeg: {exc}") from exc
+        raise error(f"{what}: could not run ffmpeg: {exc}") from exc
     if proc.returncode != 0:
-        raise MediaError(
-            f"{what}: ffmpeg exited with code {proc.returncode}:\n{_stderr_tail(proc.stderr)}"
+        raise error(
+            f"{what}: ffmpeg exited with code {proc.returncode}:\n{stderr_tail(proc.stderr)}"
         )
     return proc
 
@@ -136,7 +143,7 @@ def probe_packet_times(path: Path) -> list[float]:
     """
     path = Path(path)
     _require_file(path)
-    proc = _run_ffmpeg(
+    proc = run_ffmpeg(
         [
             ffmpeg_exe(),
             "-hide_banner",
@@ -216,7 +223,7 @@ def probe_video_stream(path: Path) -> VideoStreamProbe:
             width=int(dims.group("w")),
             height=int(dims.group("h")),
         )
-    raise MediaError(f"no video stream found in {path}:\n{_stderr_tail(stderr)}")
+    raise MediaError(f"no video stream found in {path}:\n{stderr_tail(stderr)}")
 
 
 def count_dropped_frames(packet_times: Sequence[float], fps: float) -> int:
@@ -352,7 +359,7 @@ def encode_synthetic_video(path: Path, spec: VideoSpec) -> VideoInfo:
     # it itself, so it gets ordinary umask permissions (mkstemp would force 0600).
     tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
-        _run_ffmpeg(_build_command(spec, tmp_path), what=f"encoding {path}")
+        run_ffmpeg(_build_command(spec, tmp_path), what=f"encoding {path}")
         times = probe_packet_times(tmp_path)
         stream = probe_video_stream(tmp_path)
         if not times:

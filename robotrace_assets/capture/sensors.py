@@ -20,13 +20,10 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.parquet as pq
-from scipy.signal import savgol_filter
 
 __all__ = [
     "MIN_HZ",
     "TrajectorySpec",
-    "fit_clock",
-    "jerk_peak",
     "synthesize_trajectory",
     "write_parquet",
 ]
@@ -335,67 +332,3 @@ def write_parquet(table: pa.Table, path: Path) -> int:
         tmp_path.unlink(missing_ok=True)
         raise
     return size
-
-
-def _column_as_numpy(table: pa.Table, name: str) -> FloatArray:
-    return table.column(name).to_numpy().astype(np.float64, copy=False)
-
-
-def jerk_peak(table: pa.Table, hz: float) -> float:
-    """Peak magnitude (m/s^3) of the end-effector jerk vector after Savitzky-Golay smoothing.
-
-    A cubic fit over ~0.1 s suppresses the 1e-5 m sensor noise (whose raw third difference
-    would dwarf real motion) while keeping short violent events visible.
-    """
-    if hz <= 0:
-        raise ValueError(f"hz must be positive, got {hz}")
-    window = round(_JERK_WINDOW_S * hz) | 1
-    window = max(window, (_JERK_POLYORDER + 2) | 1)
-    if table.num_rows < window:
-        raise ValueError(f"need at least {window} samples for jerk at {hz} Hz")
-    jerk = np.stack(
-        [
-            savgol_filter(
-                _column_as_numpy(table, name),
-                window_length=window,
-                polyorder=_JERK_POLYORDER,
-                deriv=3,
-                delta=1.0 / hz,
-            )
-            for name in POSITION_COLUMNS
-        ],
-        axis=1,
-    )
-    return float(np.linalg.norm(jerk, axis=1).max())
-
-
-def _as_int64(values: Sequence[int] | npt.ArrayLike | pa.Array | pa.ChunkedArray) -> IntArray:
-    if isinstance(values, pa.ChunkedArray | pa.Array):
-        values = values.to_numpy()
-    return np.asarray(values, dtype=np.int64)
-
-
-def fit_clock(
-    host_ns: Sequence[int] | npt.ArrayLike | pa.Array | pa.ChunkedArray,
-    device_ns: Sequence[int] | npt.ArrayLike | pa.Array | pa.ChunkedArray,
-) -> tuple[float, float]:
-    """Least-squares ``device = a * host + b``, both taken relative to the first host sample.
-
-    Returns ``(offset_s, skew_ppm)`` with ``offset_s = b`` and ``skew_ppm = (a - 1) * 1e6``.
-    """
-    host = _as_int64(host_ns)
-    device = _as_int64(device_ns)
-    if host.shape != device.shape or host.ndim != 1:
-        raise ValueError("host_ns and device_ns must be 1-D and of equal length")
-    if host.size < 2:
-        raise ValueError("need at least 2 samples to fit a clock")
-    # Subtract in int64 first: epoch ns (~1.8e18) lose ~256 ns of precision as float64.
-    x = (host - host[0]).astype(np.float64) / _NS_PER_S
-    y = (device - host[0]).astype(np.float64) / _NS_PER_S
-    x_mean, y_mean = x.mean(), y.mean()
-    sxx = float(np.sum((x - x_mean) ** 2))
-    if sxx == 0.0:
-        raise ValueError("host timestamps are all equal; slope is undefined")
-    slope = float(np.sum((x - x_mean) * (y - y_mean))) / sxx
-    offset = float(y_mean - slope * x_mean)
-    return offset, (slope - 1.0) * 1e6

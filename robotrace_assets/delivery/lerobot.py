@@ -44,6 +44,8 @@ from robotrace_assets.capture.media import (
     ffmpeg_exe,
     probe_packet_times,
     probe_video_stream,
+    run_ffmpeg,
+    stderr_tail,
 )
 
 __all__ = [
@@ -234,27 +236,13 @@ class _Episode:
 # ffmpeg helpers
 
 
-def _tail(stderr: bytes | str) -> str:
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    return text.strip()[-_STDERR_TAIL_CHARS:]
-
-
 def _run_ffmpeg(args: Sequence[str], *, what: str) -> subprocess.CompletedProcess[bytes]:
-    try:
-        proc = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_FFMPEG_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise LeRobotExportError(f"{what}: could not run ffmpeg: {exc}") from exc
-    if proc.returncode != 0:
-        raise LeRobotExportError(
-            f"{what}: ffmpeg exited with code {proc.returncode}:\n{_tail(proc.stderr)}"
-        )
-    return proc
+    return run_ffmpeg(
+        [ffmpeg_exe(), "-hide_banner", "-nostdin", *args],
+        what=what,
+        error=LeRobotExportError,
+        timeout_s=_FFMPEG_TIMEOUT_S,
+    )
 
 
 def _probe_source(path: Path) -> _SourceVideo:
@@ -502,7 +490,9 @@ def _video_episode_stats(
         err.seek(0)
         stderr = err.read()
     if code != 0 or stderr.strip():
-        raise LeRobotExportError(f"decoding {path.name} failed (exit {code}):\n{_tail(stderr)}")
+        raise LeRobotExportError(
+            f"decoding {path.name} failed (exit {code}):\n{stderr_tail(stderr)}"
+        )
     stats = []
     for ep, frames in zip(episodes, samples, strict=True):
         if not frames:
@@ -1123,7 +1113,7 @@ def _probe_video_file(
             problems.append(f"{path.name} of {key}: could not decode: {exc}")
         else:
             if proc.returncode != 0 or proc.stderr.strip():
-                problems.append(f"{path.name} of {key}: decode errors: {_tail(proc.stderr)}")
+                problems.append(f"{path.name} of {key}: decode errors: {stderr_tail(proc.stderr)}")
     return _VideoFile(times, None), problems
 
 

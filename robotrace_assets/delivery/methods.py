@@ -18,21 +18,14 @@ import requests
 from botocore.exceptions import ClientError
 
 from robotrace_assets import layout
+from robotrace_assets.delivery.manifest import SEGMENT_LINEAGE_COLUMNS
 from robotrace_assets.objectstore.client import GET_URL_TTL_S, S3Client, error_code, presign_get
 
 CHUNK = 4 * 1024 * 1024
-# What every manifest row says about where an artifact came from and what rights attach.
+# What every manifest row says about where an artifact came from and what rights attach:
+# the manifest's lineage columns (the artifact carries its own segment id).
 LINEAGE_FIELDS = (
-    "media_session_id",
-    "tenant_id",
-    "raw_sha256",
-    "proof_status",
-    "proof_verified_at",
-    "consent_receipt_id",
-    "license_scope_id",
-    "allowed_use",
-    "safety_rules_version",
-    "review_status",
+    *(c for c in SEGMENT_LINEAGE_COLUMNS if c != "segment_id"),
     "reviewed_by",
     "review_rationale",
 )
@@ -132,7 +125,7 @@ def lineage_of(clip: Mapping[str, Any], proof: Mapping[str, Any]) -> dict[str, A
         "reviewed_by": clip.get("decided_by"),
         "review_rationale": clip.get("decision_rationale"),
     }
-    assert tuple(lineage) == LINEAGE_FIELDS
+    assert set(lineage) == set(LINEAGE_FIELDS)
     return lineage
 
 

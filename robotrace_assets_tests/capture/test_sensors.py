@@ -13,11 +13,11 @@ import pytest
 
 from robotrace_assets.capture.sensors import (
     TrajectorySpec,
-    fit_clock,
-    jerk_peak,
     synthesize_trajectory,
     write_parquet,
 )
+from robotrace_assets.clips.signals import fit_clock_ms_ppm
+from robotrace_assets_tests.helpers import trajectory_jerk_peak as jerk_peak
 
 BASE_COLUMNS = ["frame_index", "host_time_ns", "device_time_ns", "ee_x", "ee_y", "ee_z"]
 FORCE = ["force_x", "force_y", "force_z"]
@@ -114,30 +114,25 @@ def test_jerk_spike_dominates_clean_jerk(seed: int) -> None:
     assert 1e-4 < diff.max() < 0.01
 
 
-def test_fit_clock_recovers_injected_skew_and_offset() -> None:
+def test_injected_clock_skew_and_offset_are_recoverable() -> None:
     spec = TrajectorySpec(seed=2, clock_skew_ppm=200.0, clock_offset_s=0.0375)
     table = synthesize_trajectory(spec)
-    offset_s, skew_ppm = fit_clock(table.column("host_time_ns"), table.column("device_time_ns"))
+    offset_ms, skew_ppm = fit_clock_ms_ppm(
+        _column_int(table, "host_time_ns"), _column_int(table, "device_time_ns")
+    )
     assert skew_ppm == pytest.approx(200.0, abs=1.0)
-    assert offset_s == pytest.approx(0.0375, abs=1e-3)
+    assert offset_ms == pytest.approx(37.5, abs=1.0)
 
     clean = synthesize_trajectory(TrajectorySpec(seed=2))
-    offset_s, skew_ppm = fit_clock(_column(clean, "host_time_ns"), _column(clean, "device_time_ns"))
+    offset_ms, skew_ppm = fit_clock_ms_ppm(
+        _column_int(clean, "host_time_ns"), _column_int(clean, "device_time_ns")
+    )
     assert skew_ppm == pytest.approx(0.0, abs=1e-3)
-    assert offset_s == pytest.approx(0.0, abs=1e-6)
+    assert offset_ms == pytest.approx(0.0, abs=1e-3)
 
 
-def test_fit_clock_on_plain_sequences() -> None:
-    host = [0, 1_000_000_000, 2_000_000_000]
-    # +5 ms offset, and the device gains 100 ns per second: 0.1 ppm.
-    device = [5_000_000, 1_005_000_100, 2_005_000_200]
-    offset_s, skew_ppm = fit_clock(host, device)
-    assert offset_s == pytest.approx(0.005, abs=1e-9)
-    assert skew_ppm == pytest.approx(0.1, abs=1e-6)
-    with pytest.raises(ValueError):
-        fit_clock([1], [1])
-    with pytest.raises(ValueError):
-        fit_clock([1, 2], [1, 2, 3])
+def _column_int(table: pa.Table, name: str) -> np.ndarray:
+    return table.column(name).to_numpy()
 
 
 def test_force_columns_optional_and_independent() -> None:
@@ -170,9 +165,3 @@ def test_write_parquet_is_zstd_deterministic_and_lossless(tmp_path: Path) -> Non
     assert pq.read_table(tmp_path / "a.parquet").equals(table, check_metadata=True)
     # Only the finished files remain (temp files are renamed away).
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.parquet", "nested"]
-
-
-def test_jerk_peak_needs_a_full_window() -> None:
-    table = synthesize_trajectory(TrajectorySpec(seconds=0.05, hz=100.0))
-    with pytest.raises(ValueError):
-        jerk_peak(table, 100.0)

@@ -9,10 +9,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from robotrace_assets.capture.media import count_dropped_frames, probe_packet_times
-from robotrace_assets.capture.sensors import fit_clock, jerk_peak
 from robotrace_assets.capture.simulator import Defect, SimulationError
+from robotrace_assets.clips.signals import fit_clock_ms_ppm
 from robotrace_assets.envelopes import MediaSessionEnvelope, SegmentEnvelope, validate
 from robotrace_assets_tests.helpers import simulate
+from robotrace_assets_tests.helpers import trajectory_jerk_peak as jerk_peak
 
 
 def _body(s3, bucket: str, key: str) -> bytes:
@@ -72,12 +73,12 @@ def test_signal_defects_are_really_in_the_data(s3, bucket: str, tmp_path: Path) 
         return pq.read_table(io.BytesIO(_body(s3, bucket, segment.sensors_key)))
 
     assert jerk_peak(table(spiky), 100.0) > 5 * jerk_peak(table(dropped), 100.0)
-    offset_s, skew_ppm = fit_clock(
+    offset_ms, skew_ppm = fit_clock_ms_ppm(
         table(drifting)["host_time_ns"].to_numpy(), table(drifting)["device_time_ns"].to_numpy()
     )
     assert skew_ppm == pytest.approx(250, abs=5)
-    assert offset_s == pytest.approx(0.040, abs=0.002)
-    _, clean_skew = fit_clock(
+    assert offset_ms == pytest.approx(40, abs=2)
+    _, clean_skew = fit_clock_ms_ppm(
         table(dropped)["host_time_ns"].to_numpy(), table(dropped)["device_time_ns"].to_numpy()
     )
     assert abs(clean_skew) < 1
