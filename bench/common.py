@@ -24,13 +24,18 @@ from typing import Any
 import boto3
 
 from robotrace_assets.objectstore.client import S3Client, client_config
-from robotrace_assets.objectstore.local import LocalObjectStore, find_free_port_block
+from robotrace_assets.objectstore.local import (
+    LocalObjectStore,
+    ObjectStoreError,
+    find_free_port_block,
+)
 
 WORK_DIR = Path(__file__).resolve().parent / ".work"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 MB = 1_000_000  # throughput is quoted in decimal MB/s, as hashlib speeds usually are
+STORE_START_ATTEMPTS = 3  # a private SeaweedFS start that loses a port race is retried
 
 _STARTED = time.monotonic()
 
@@ -136,20 +141,36 @@ def private_store(name: str) -> Iterator[LocalObjectStore]:
     WORK_DIR.mkdir(parents=True, exist_ok=True)
     # Absolute path: weed runs with cwd=root and is given paths under it.
     root = Path(tempfile.mkdtemp(prefix=f"{name}-", dir=WORK_DIR)).resolve()
-    store = LocalObjectStore(
-        root=root / "objectstore",
-        s3_port=find_free_port_block(),
-        bucket=f"bench-{name}",
-        access_key_id=f"bench-{secrets.token_hex(4)}",
-        secret_access_key=secrets.token_hex(20),
-    )
+    store: LocalObjectStore | None = None
     try:
-        started = time.monotonic()
-        store.start()
+        for attempt in range(1, STORE_START_ATTEMPTS + 1):
+            store = LocalObjectStore(
+                root=root / "objectstore",
+                s3_port=find_free_port_block(),
+                bucket=f"bench-{name}",
+                access_key_id=f"bench-{secrets.token_hex(4)}",
+                secret_access_key=secrets.token_hex(20),
+            )
+            started = time.monotonic()
+            try:
+                store.start()
+                break
+            except ObjectStoreError as error:
+                # The port block is checked before weed binds it, and it lies partly in the
+                # kernel's ephemeral range: an outgoing connection can take a port meanwhile.
+                # start() has stopped the server; try a fresh block in a fresh directory.
+                lines = str(error).splitlines()
+                lost_port = [line for line in lines if "address already in use" in line]
+                if attempt == STORE_START_ATTEMPTS or not lost_port:
+                    raise
+                log(f"SeaweedFS for {name} lost a port ({lost_port[0].strip()}); other ports")
+                shutil.rmtree(root / "objectstore", ignore_errors=True)
+        assert store is not None  # the loop either broke out with a running store or raised
         log(f"SeaweedFS for {name} up at {store.endpoint_url} in {time.monotonic() - started:.1f}s")
         yield store
     finally:
-        store.stop()
+        if store is not None:
+            store.stop()
         shutil.rmtree(root, ignore_errors=True)
         log(f"SeaweedFS for {name} stopped and its data removed")
 

@@ -77,15 +77,29 @@ def ports_free(first: int, span: int = PORT_SPAN) -> bool:
     return True
 
 
-def find_free_port_block(start: int = 20000, stop: int = 60000, span: int = PORT_SPAN) -> int:
-    """A block of `span` free loopback ports, starting somewhere random to avoid collisions."""
+def ephemeral_port_floor(default: int = 32768) -> int:
+    """The lowest port the kernel hands out to outgoing connections: a block chosen above it
+    could be taken by some client between our check and weed binding it."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+def find_free_port_block(start: int = 10000, stop: int | None = None, span: int = PORT_SPAN) -> int:
+    """A block of `span` free loopback ports below the ephemeral range, chosen at random so
+    that parallel instances (test runs, benchmarks) rarely try the same one."""
     import random
 
+    # weed's plugin worker also dials admin.port + 10000: keep that below the range too.
+    stop = stop or ephemeral_port_floor() - 10000 - PORT_OFFSETS["admin.port"]
+    if stop - span <= start:
+        start, stop = 20000, 60000  # an unusual port range: fall back to a wide window
     rng = random.Random(os.getpid() ^ time.monotonic_ns())
     for _ in range(200):
         first = rng.randrange(start, stop - span)
-        # weed's plugin worker also dials admin.port + 10000; keep that inside the range too.
-        if ports_free(first) and first + PORT_OFFSETS["admin.port"] + 10000 < 65535:
+        if ports_free(first):
             return first
     raise ObjectStoreError("no free block of loopback ports found")
 
