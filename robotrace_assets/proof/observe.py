@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -95,13 +95,13 @@ def observe(
     extra["read_seconds"] = round(elapsed, 3)
     if digest is None:
         rows = tuple(PartRow(r.number, r.offset, r.size) for r in ranges)
-        return _with(base, read_error=read_error, parts=rows, parts_source=_source(parts)), extra
+        return replace(base, read_error=read_error, parts=rows, parts_source=_source(parts)), extra
     md5s = list(digest.part_md5_hex) + [None] * max(0, len(ranges) - len(digest.part_md5_hex))
     rows = tuple(
         PartRow(r.number, r.offset, r.size, md5) for r, md5 in zip(ranges, md5s, strict=False)
     )
     extra["read_mb_per_s"] = round(digest.size / 1e6 / elapsed, 1) if elapsed else None
-    observation = _with(
+    observation = replace(
         base,
         read_size=digest.size,
         read_sha256=digest.sha256_hex,
@@ -113,12 +113,6 @@ def observe(
 
 def _source(parts: Sequence[dict[str, Any]]) -> str:
     return parts[0].get("source", "declared") if parts else "declared"
-
-
-def _with(obs: Observation, **changes: Any) -> Observation:
-    from dataclasses import replace
-
-    return replace(obs, **changes)
 
 
 def object_tags(client: S3Client, bucket: str, key: str) -> dict[str, str]:

@@ -175,3 +175,19 @@ def test_lerobot_delivery_validates(s3, bucket, instance, tmp_path, monkeypatch)
     assert info["total_episodes"] == len(
         store.read_record(catalog.CLIPS, session.segments[0].segment_id)
     )
+
+
+def test_cli_delivers_and_refuses_unknown_buyers(
+    s3, bucket, instance, tmp_path, monkeypatch, data_dir
+) -> None:
+    from robotrace_assets.cli import main as cli
+
+    _buyers(tmp_path, monkeypatch)
+    _prepare(s3, bucket, instance, segments=1)
+    # The CLI records its run in the instance at DAGSTER_HOME; the proof checks live there too.
+    monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
+    assert cli(["deliver", "nobody"]) == 2
+    assert cli(["deliver", "acme", "--delivery-id", "../escape"]) == 2
+    assert cli(["deliver", "acme", "--delivery-id", "cli1"]) == 0
+    manifest = _manifest(ObjectStoreResource(bucket=bucket), delivery_id="cli1")
+    assert manifests.verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
