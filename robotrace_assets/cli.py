@@ -13,8 +13,12 @@ import shutil
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from robotrace_assets.settings import PROJECT_ROOT, Settings
+
+if TYPE_CHECKING:
+    from robotrace_assets.capture.simulator import SimulationConfig
 
 
 def _parse_size(text: str) -> int:
@@ -50,7 +54,7 @@ def add_simulation_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def simulation_config(args: argparse.Namespace):  # -> SimulationConfig
+def simulation_config(args: argparse.Namespace) -> SimulationConfig:
     from robotrace_assets.capture.simulator import Defect, SimulationConfig
 
     return SimulationConfig(

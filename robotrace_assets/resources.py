@@ -15,7 +15,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
-from robotrace_assets import catalog
+from robotrace_assets import catalog, layout
 from robotrace_assets.objectstore.client import (
     GET_URL_TTL_S,
     S3Client,
@@ -84,17 +84,13 @@ class ObjectStoreResource(ConfigurableResource):
         )
 
     def write_record(self, table: str, partition: str, rows: Sequence[dict[str, Any]]) -> str:
-        from robotrace_assets.layout import PARQUET_CONTENT_TYPE, catalog_key
-
-        key = catalog_key(table, partition)
-        self.put_bytes(key, catalog.to_parquet(rows), PARQUET_CONTENT_TYPE)
+        key = layout.catalog_key(table, partition)
+        self.put_bytes(key, catalog.to_parquet(rows), layout.PARQUET_CONTENT_TYPE)
         return key
 
     def read_record(self, table: str, partition: str) -> list[dict[str, Any]] | None:
-        from robotrace_assets.layout import catalog_key
-
         try:
-            return catalog.from_parquet(self.get_bytes(catalog_key(table, partition)))
+            return catalog.from_parquet(self.get_bytes(layout.catalog_key(table, partition)))
         except ObjectNotFound:
             return None
 

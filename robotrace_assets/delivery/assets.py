@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from dagster import (
     AllPartitionMapping,
     AssetDep,
@@ -47,7 +48,6 @@ from robotrace_assets.delivery.methods import (
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.derivatives.publish import PublishError, verify
 from robotrace_assets.partitions import delivery_partitions
-from robotrace_assets.proof.assets import load_proof_record
 from robotrace_assets.proof.guard import proof_gate
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import ALL, REVIEW_COMPLETE
@@ -84,11 +84,11 @@ def proof_states(
         for item in items:
             try:
                 verify(client, bucket, item["key"], item["size_bytes"], item["sha256"])
-            except (PublishError, Exception) as error:  # a missing object is a failed proof too
+            except (PublishError, ClientError, BotoCoreError) as error:  # missing counts too
                 derivatives_ok = False
                 reasons.append(f"derivative {item['kind']}: {str(error)[:200]}")
         states[segment_id] = ProofState(gate.passed, derivatives_ok, tuple(reasons))
-        records[segment_id] = load_proof_record(store, segment_id) or {}
+        records[segment_id] = gate.record or {}
         rows[segment_id] = load_segment_row(store, segment_id)
         derivatives[segment_id] = items
     return states, records, rows, derivatives
@@ -317,7 +317,7 @@ def buyer_delivery(
             "bundle_sha256": header.bundle_sha256,
             "signature": f"{header.signature_algorithm} by key {header.key_id}",
             "manifest_unchanged": unchanged,
-            **{k: v for k, v in done.items()},
+            **done,
             "manifest_key": MetadataValue.path(key_json),
         }
     )

@@ -8,7 +8,6 @@ is bad, and the run then fails naming the bad ones. A one-segment run yields ord
 """
 
 import base64
-import json
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -175,7 +174,7 @@ def derive_segment(
                     "dropped_frames": made.probe.dropped_frames,
                     "max_gap_s": made.probe.max_gap_s,
                     "timestamp_gaps": MetadataValue.json(
-                        json.loads(json.dumps(made.probe.timestamp_gaps))
+                        [list(gap) for gap in made.probe.timestamp_gaps]
                     ),
                 },
             ),

@@ -30,6 +30,7 @@ class ProofGate:
     segment_id: str
     passed: bool
     reasons: tuple[str, ...]
+    record: dict | None = None  # the catalog's proof record, as read for this decision
 
 
 def _evaluated_at(execution: AssetCheckExecutionRecord) -> float:
@@ -64,7 +65,7 @@ def proof_gate(instance: DagsterInstance, store: ObjectStoreResource, segment_id
         reasons.append("no proof record in the catalog")
     elif record["integrity_status"] != rules.VERIFIED:
         reasons.append(f"recorded proof is {record['integrity_status']}")
-    return ProofGate(segment_id, not reasons, tuple(reasons))
+    return ProofGate(segment_id, not reasons, tuple(reasons), record)
 
 
 def require_proven(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> None:
