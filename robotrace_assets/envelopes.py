@@ -86,7 +86,7 @@ class MediaSessionEnvelope:
     created_at: datetime
     consent_receipt_id: str | None
     consent_accepted_at: datetime | None
-    license_scope_id: str
+    license_scope_id: str | None
     allowed_use: tuple[str, ...]
     safety_rules_version: str
     blur_enforced: bool | None
@@ -98,6 +98,7 @@ class MediaSessionEnvelope:
     def parse(cls, raw: bytes) -> MediaSessionEnvelope:
         doc = decode(raw, "media_session")
         consent = doc["consent"]
+        license_ = doc["license"] or {}
         task = doc.get("task") or {}
         environment = doc.get("environment") or {}
         return cls(
@@ -118,8 +119,8 @@ class MediaSessionEnvelope:
                 if consent
                 else None
             ),
-            license_scope_id=doc["license"]["scope_id"],
-            allowed_use=tuple(doc["license"]["allowed_use"]),
+            license_scope_id=license_.get("scope_id"),
+            allowed_use=tuple(license_.get("allowed_use", ())),
             safety_rules_version=doc["safety_rules_version"],
             blur_enforced=environment.get("blur_enforced"),
             room_scale_mesh=environment.get("room_scale_mesh"),
@@ -140,7 +141,20 @@ class MediaSessionEnvelope:
             "license_scope_id": self.license_scope_id,
             "allowed_use": list(self.allowed_use),
             "safety_rules_version": self.safety_rules_version,
+            "source": self.document.get("source", "capture_client"),
         }
+
+
+@dataclass(frozen=True)
+class DeclaredObject:
+    """An object a segment declares besides its raw video (sensor log, actions, depth, ...)."""
+
+    role: str
+    object_key: str
+    size_bytes: int
+    sha256: str | None  # None: the client declared no hash; the proof records what it read
+    content_type: str
+    format: str | None = None
 
 
 @dataclass(frozen=True)
@@ -155,13 +169,14 @@ class SegmentEnvelope:
     boundary_reason: str
     raw_key: str
     raw_size_bytes: int
-    raw_sha256: str
+    raw_sha256: str | None  # None: not declared by the client (a RoboTrace client declares none)
     raw_content_type: str
     part_count: int
     part_size_bytes: int
     sensors_key: str | None
     sensors_size_bytes: int | None
     sensors_sha256: str | None
+    objects: tuple[DeclaredObject, ...]
     document: dict[str, Any]
 
     @classmethod
@@ -172,13 +187,23 @@ class SegmentEnvelope:
         if ended < started:
             raise EnvelopeError(f"ended_at {doc['ended_at']} is before started_at")
         upload = doc["upload"]
-        expected_parts = max(1, -(-doc["raw"]["size_bytes"] // upload["part_size_bytes"]))
-        if upload["part_count"] != expected_parts:
-            raise EnvelopeError(
-                f"upload.part_count is {upload['part_count']} but raw.size_bytes / "
-                f"upload.part_size_bytes gives {expected_parts}"
-            )
+        # The part layout is a hint (clients such as aws-cli choose their own part size): the
+        # proof takes it from the store and reports a disagreement, so it is not refused here.
         sensors = doc.get("sensors") or {}
+        objects = tuple(
+            DeclaredObject(
+                role=o["role"],
+                object_key=o["object_key"],
+                size_bytes=o["size_bytes"],
+                sha256=o.get("sha256"),
+                content_type=o["content_type"],
+                format=o.get("format"),
+            )
+            for o in doc.get("objects", ())
+        )
+        roles = [o.role for o in objects] + (["sensors"] if sensors else [])
+        if len(set(roles)) != len(roles):
+            raise EnvelopeError(f"objects: each role may be declared once, got {sorted(roles)}")
         return cls(
             media_session_id=doc["media_session_id"],
             segment_id=doc["segment_id"],
@@ -190,13 +215,14 @@ class SegmentEnvelope:
             boundary_reason=doc["boundary_reason"],
             raw_key=doc["raw"]["object_key"],
             raw_size_bytes=doc["raw"]["size_bytes"],
-            raw_sha256=doc["raw"]["sha256"],
+            raw_sha256=doc["raw"].get("sha256"),
             raw_content_type=doc["raw"]["content_type"],
             part_count=upload["part_count"],
             part_size_bytes=upload["part_size_bytes"],
             sensors_key=sensors.get("object_key"),
             sensors_size_bytes=sensors.get("size_bytes"),
             sensors_sha256=sensors.get("sha256"),
+            objects=objects,
             document=doc,
         )
 

@@ -78,7 +78,7 @@ def test_session_without_consent_parses_but_says_so() -> None:
         (encode({k: v for k, v in segment_doc().items() if k != "raw"}), "'raw' is a required"),
         (encode(segment_doc(segment_id="seg_../../x")), "segment_id"),
         (encode(segment_doc(ended_at="2026-06-04T17:00:00Z")), "before started_at"),
-        (encode(segment_doc(upload={"part_count": 2, "part_size_bytes": 5242880})), "part_count"),
+        (encode(segment_doc(objects=[{"role": "Bad Role"}])), "objects"),
         (encode(segment_doc(extra="field")), "Additional properties"),
         (b" " * (1024 * 1024 + 1), "limit is 1 MiB"),
     ],
@@ -86,6 +86,34 @@ def test_session_without_consent_parses_but_says_so() -> None:
 def test_bad_segment_envelopes_say_what_is_wrong(raw: bytes, message: str) -> None:
     with pytest.raises(EnvelopeError, match=message):
         SegmentEnvelope.parse(raw)
+
+
+def test_declared_part_layout_is_a_hint_not_a_refusal() -> None:
+    # aws-cli picks its own part size: the proof takes the layout from the store (issue 9, #8).
+    envelope = SegmentEnvelope.parse(
+        encode(segment_doc(upload={"part_count": 2, "part_size_bytes": 5242880}))
+    )
+    assert envelope.part_count == 2
+
+
+def test_declared_objects_and_an_undeclared_hash_parse() -> None:
+    doc = segment_doc()
+    del doc["raw"]["sha256"]
+    doc["objects"] = [
+        {
+            "role": "actions",
+            "object_key": doc["raw"]["object_key"].replace(".mp4", ".actions.parquet"),
+            "size_bytes": 10,
+            "content_type": "application/vnd.apache.parquet",
+        }
+    ]
+    envelope = SegmentEnvelope.parse(encode(doc))
+    assert envelope.raw_sha256 is None
+    assert [o.role for o in envelope.objects] == ["actions"]
+    assert envelope.objects[0].sha256 is None
+    doc["objects"].append({**doc["objects"][0]})
+    with pytest.raises(EnvelopeError, match="declared once"):
+        SegmentEnvelope.parse(encode(doc))
 
 
 def test_session_envelope_rejects_unknown_license_use_format() -> None:
