@@ -1,0 +1,85 @@
+"""Engine, sessions and migrations: the interface other routers build on.
+
+Other routers (the LiveKit sessions API, issue 11) use this module as is:
+
+    from robotrace_assets.api.db.models import Base          # declarative base for new tables
+    from robotrace_assets.api.db.session import db_session   # FastAPI dependency
+
+    @router.post("/api/robotics/...")
+    def handler(db: Annotated[Session, Depends(db_session)]): ...
+
+`db_session` yields a Session bound to the app's engine and commits when the handler returns
+without an exception (rolls back otherwise). New tables go into their own Alembic revision,
+chained after the current head (`0001_ingest` is the first; keep a single head).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+from starlette.requests import Request
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for SQLite (the embedded default) or PostgreSQL (production, several replicas)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=16
+        )
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_size=16, max_overflow=16, pool_pre_ping=True)
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    # WAL lets readers run beside the one writer; busy_timeout makes writers queue, not fail.
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """FastAPI dependency: a Session from the app's engine, committed when the handler succeeds."""
+    factory: sessionmaker[Session] = request.app.state.sessionmaker
+    with factory() as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def alembic_config(url: str) -> Any:
+    """The Alembic configuration shipped in the package (alembic.ini beside migrations/)."""
+    from alembic.config import Config
+
+    root = resources.files("robotrace_assets.api.db")
+    config = Config(str(root.joinpath("alembic.ini")))
+    config.set_main_option("script_location", str(root.joinpath("migrations")))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["configure_logger"] = False
+    return config
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Upgrade the database at `url` to `revision` (idempotent; safe for several replicas on
+    PostgreSQL since Alembic runs each revision in a transaction)."""
+    from alembic import command
+
+    command.upgrade(alembic_config(url), revision)
