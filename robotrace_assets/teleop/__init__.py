@@ -1,0 +1,2 @@
+"""Live teleop sessions (issue 11): task briefs, LiveKit tokens and webhooks, the room lifecycle,
+and the hand-off of Egress recordings into the Dagster graph. No web framework here."""
