@@ -22,6 +22,8 @@ from robotrace_assets.objectstore.client import make_client
 
 ROUTERS = [
     "robotrace_assets.api.routes.health:router",
+    "robotrace_assets.api.routes.ingest:router",
+    "robotrace_assets.api.routes.episodes:router",
 ]
 
 log = logging.getLogger("robotrace_assets.api")

@@ -32,11 +32,12 @@ class RequestContext:
         rid = uuid.uuid4().hex[:16]
         set_request_id(rid)
         started = time.perf_counter()
-        status = {"code": 500}
+        status: dict[str, int] = {"code": 500}
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
+                status["sent"] = 1
                 headers = list(message.get("headers", []))
                 headers.append((b"x-request-id", rid.encode()))
                 message = {**message, "headers": headers}
@@ -47,9 +48,16 @@ class RequestContext:
             too_big = declared.isdigit() and int(declared) > self.max_body_bytes
             body = None if too_big else await _read_body(receive, self.max_body_bytes)
             if body is None:
-                await _too_large(send_with_id, rid, self.max_body_bytes)
+                limit = self.max_body_bytes
+                await _error(send_with_id, rid, 413, f"Request body exceeds {limit} bytes.")
                 return
             await self.app(scope, _replay(body, receive), send_with_id)
+        except Exception as error:
+            # The 500 body was already sent by the app's handler. Stop the exception here: the
+            # server would log its traceback, and driver errors quote SQL parameters (bodies).
+            log.error("request_id=%s unhandled %s", rid, type(error).__name__)
+            if status["code"] == 500 and not status.get("sent"):
+                await _error(send_with_id, rid, 500, "Internal error; retry with backoff.")
         finally:
             route = scope.get("route")
             path = getattr(route, "path", None) or "(unmatched)"
@@ -94,12 +102,12 @@ def _replay(body: bytes, upstream: Any) -> Any:
     return receive
 
 
-async def _too_large(send: Any, rid: str, limit: int) -> None:
-    body = json.dumps({"error": f"Request body exceeds {limit} bytes.", "request_id": rid}).encode()
+async def _error(send: Any, rid: str, code: int, message: str) -> None:
+    body = json.dumps({"error": message, "request_id": rid}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": code,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

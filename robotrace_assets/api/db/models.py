@@ -39,7 +39,7 @@ class Tenant(Base):
     device_model: Mapped[str] = mapped_column(String(120))
     device_tier: Mapped[int] = mapped_column(Integer, default=0)
     device_has_lidar: Mapped[bool] = mapped_column(default=False)
-    safety_rules_version: Mapped[str] = mapped_column(String(40), default="v1")
+    safety_rules_version: Mapped[str] = mapped_column(String(40), default="v4.2")
     default_consent: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     default_license: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
 

@@ -25,8 +25,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
 
 
+def normalize_url(url: str) -> str:
+    """Plain postgresql:// URLs use psycopg2 (installed); SQLAlchemy 2.1 would pick psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url[len(prefix) :]
+    return url
+
+
 def make_engine(url: str) -> Engine:
     """An engine for SQLite (the embedded default) or PostgreSQL (production, several replicas)."""
+    url = normalize_url(url)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -72,7 +81,7 @@ def alembic_config(url: str) -> Any:
     root = resources.files("robotrace_assets.api.db")
     config = Config(str(root.joinpath("alembic.ini")))
     config.set_main_option("script_location", str(root.joinpath("migrations")))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.set_main_option("sqlalchemy.url", normalize_url(url).replace("%", "%%"))
     config.attributes["configure_logger"] = False
     return config
 

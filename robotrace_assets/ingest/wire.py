@@ -1,0 +1,121 @@
+"""The RoboTrace ingest wire shapes, field by field (seed: robotrace-ingest-api.txt).
+
+Every request field is optional with the seed's default, limit and type; types are strict (a
+string is not a number) like the seed's Zod validation. Fields the docs do not list are accepted
+and kept (`model_extra`): the official SDK sends `otel` and `failure_time_s`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+ArtifactKind = Literal["video", "sensors", "actions"]
+KINDS: tuple[ArtifactKind, ...] = ("video", "sensors", "actions")
+CONTENT_TYPES: dict[str, str] = {
+    "video": "video/mp4",
+    "sensors": "application/octet-stream",
+    "actions": "application/octet-stream",
+}
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
+NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
+
+
+def _text(limit: int) -> Any:
+    return Field(default=None, max_length=limit, strict=True)
+
+
+class EpisodeCreate(BaseModel):
+    """POST /api/ingest/episode. An empty body opens a metadata-only run with the defaults."""
+
+    model_config = ConfigDict(extra="allow")
+
+    name: str | None = _text(200)
+    source: Literal["real", "sim", "replay"] = "real"
+    robot: str | None = _text(120)
+    policy_version: str | None = _text(120)
+    env_version: str | None = _text(120)
+    git_sha: str | None = _text(64)
+    seed: Annotated[int, Field(strict=True, ge=BIGINT_MIN, le=BIGINT_MAX)] | None = None
+    fps: PositiveNumber | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    request_uploads: list[ArtifactKind] = Field(default_factory=lambda: list(KINDS), max_length=3)
+
+    @field_validator("request_uploads")
+    @classmethod
+    def _unique(cls, kinds: list[ArtifactKind]) -> list[ArtifactKind]:
+        if len(set(kinds)) != len(kinds):
+            raise ValueError("each kind may be requested once")
+        return kinds
+
+
+class EpisodeFinalize(BaseModel):
+    """POST /api/ingest/episode/{id}/finalize. Omitted fields leave the episode unchanged."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["ready", "failed"] = "ready"
+    duration_s: NonNegativeNumber | None = None
+    fps: PositiveNumber | None = None
+    bytes_total: Annotated[int, Field(strict=True, ge=0, le=BIGINT_MAX)] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class UploadUrlsRequest(BaseModel):
+    """POST /api/ingest/episode/{id}/upload-urls (beyond RoboTrace): fresh signed PUT URLs for
+    the same episode and object keys; `kinds` defaults to every kind requested at create."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kinds: list[ArtifactKind] | None = Field(default=None, max_length=3)
+
+
+class UploadUrl(BaseModel):
+    kind: ArtifactKind
+    url: str
+    expires_at: str
+    public_url: str | None
+
+
+class EpisodeCreated(BaseModel):
+    episode_id: str
+    status: Literal["recording"]
+    storage: Literal["r2", "unconfigured"]
+    upload_urls: list[UploadUrl]
+
+
+class Check(BaseModel):
+    name: str
+    passed: bool
+    reason: str | None = None
+
+
+class Verification(BaseModel):
+    """Where the proof of an episode stands (beyond RoboTrace).
+
+    state: `not_applicable` (nothing to prove: metadata-only, failed run or no video),
+    `failed` (a finalize check or the full-byte proof failed; `checks` say which and why),
+    `pending` (handed to the graph, no proof record yet) or `verified` (the proof verified).
+    """
+
+    state: Literal["not_applicable", "pending", "verified", "failed"]
+    checks: list[Check] = Field(default_factory=list)
+    sha256_declared_by_client: bool = False
+    media_session_id: str | None = None
+    segment_id: str | None = None
+
+
+class EpisodeFinalized(BaseModel):
+    episode_id: str
+    status: Literal["ready", "failed"]
+    updated_at: str
+    verification: Verification
+
+
+class ErrorBody(BaseModel):
+    error: str
+    request_id: str | None = None
