@@ -210,7 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     ship = commands.add_parser("deliver", help="materialize a buyer delivery now")
     ship.add_argument("buyer")
     ship.add_argument("--delivery-id", help="default: d<UTC timestamp>")
+    from robotrace_assets.api import cli as api_cli
+
+    api_cli.register(commands)
     args = parser.parse_args(argv)
+    if args.command in api_cli.COMMANDS:
+        return api_cli.run(args)
     settings = Settings.from_env()
     if args.command == "deliver":
         return deliver(args, settings)
