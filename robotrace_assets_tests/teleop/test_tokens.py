@@ -1,0 +1,84 @@
+"""Room tokens verified with livekit-api's own TokenVerifier: grants, room, identity, TTL,
+hidden and publish flags per role."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from livekit import api
+
+from robotrace_assets.teleop.config import LiveKitConfig, TeleopConfigError
+from robotrace_assets.teleop.tokens import Role, TokenError, mint_token
+from robotrace_assets_tests.teleop.livekit_peer import KEY, SECRET
+
+CONFIG = LiveKitConfig(url="wss://lk.example.test", api_key=KEY, api_secret=SECRET)
+ROOM = "sess_01KT9WNH80AAAAAAAAAAAAAAAA"
+
+
+def claims(role: Role, subject: str = "op_01KT9WNH80AAAAAAAAAAAAAAAB"):
+    token = mint_token(CONFIG, ROOM, role, subject)
+    return token, api.TokenVerifier(KEY, SECRET).verify(token.jwt)
+
+
+def test_operator_publishes_camera_microphone_and_data() -> None:
+    token, verified = claims(Role.OPERATOR)
+    video = verified.video
+    assert verified.identity == token.identity == "operator:op_01KT9WNH80AAAAAAAAAAAAAAAB"
+    assert video.room == ROOM and video.room_join
+    assert video.can_publish and video.can_publish_data and video.can_subscribe
+    assert sorted(video.can_publish_sources) == ["camera", "microphone"]
+    assert not video.hidden
+    assert not (video.room_admin or video.room_create or video.room_record or video.room_list)
+    assert verified.attributes == {"robotrace.role": "operator"}
+
+
+def test_coach_publishes_audio_only() -> None:
+    _, verified = claims(Role.COACH, "coach-7")
+    video = verified.video
+    assert video.can_publish_sources == ["microphone"]
+    assert not video.can_publish_data and not video.hidden and video.room == ROOM
+
+
+def test_observer_subscribes_only_and_is_hidden() -> None:
+    _, verified = claims(Role.OBSERVER, "reviewer.alice")
+    video = verified.video
+    assert verified.identity == "observer:reviewer.alice"
+    assert video.can_subscribe and video.hidden
+    assert video.can_publish is False and video.can_publish_data is False
+    assert not video.can_publish_sources
+    assert not (video.room_admin or video.room_record)
+
+
+def test_ttl_is_short_and_enforced() -> None:
+    token, _ = claims(Role.OBSERVER, "r1")
+    lifetime = token.expires_at - datetime.now(UTC)
+    assert timedelta(minutes=9) < lifetime <= timedelta(minutes=10)
+    with pytest.raises(TokenError):
+        mint_token(CONFIG, ROOM, Role.OPERATOR, "op1", ttl=timedelta(hours=2))
+    expired = mint_token(CONFIG, ROOM, Role.OPERATOR, "op1", ttl=timedelta(seconds=1))
+    lenient = api.TokenVerifier(KEY, SECRET, leeway=timedelta(0))
+    import jwt
+
+    raw = jwt.decode(expired.jwt, options={"verify_signature": False})
+    assert raw["exp"] - raw["nbf"] == 1
+    assert lenient.verify(expired.jwt).identity == "operator:op1"
+
+
+def test_token_of_another_secret_or_room_does_not_verify() -> None:
+    token, _ = claims(Role.OPERATOR)
+    with pytest.raises(Exception, match="Signature"):
+        api.TokenVerifier(KEY, "another-secret-" + "y" * 32).verify(token.jwt)
+
+
+@pytest.mark.parametrize("subject", ["", "a/b", "x" * 65, "op:1", "../"])
+def test_hostile_participant_ids_are_refused(subject: str) -> None:
+    with pytest.raises(TokenError):
+        mint_token(CONFIG, ROOM, Role.OBSERVER, subject)
+
+
+def test_dev_secret_is_refused_off_loopback() -> None:
+    with pytest.raises(TeleopConfigError):
+        LiveKitConfig.from_env({"ROBOTRACE_LIVEKIT_URL": "wss://lk.example.test"})
+    assert LiveKitConfig.from_env({}).is_dev
+    with pytest.raises(TeleopConfigError):
+        LiveKitConfig.from_env({"ROBOTRACE_LIVEKIT_API_KEY": "k"})
+    assert "secret" not in repr(CONFIG).lower().replace("api_secret", "")
