@@ -161,7 +161,8 @@ class Collector:
         self._rows.append(row)
         self._log_times.append(log_time)
         if self.role == "joints":
-            self._joint_names.append(tuple(names) if names is not None else None)
+            # Drivers that leave `name` empty publish positions in a fixed order.
+            self._joint_names.append(tuple(names) if names else None)
 
     def finish(self) -> StreamSamples:
         if not self._rows:
