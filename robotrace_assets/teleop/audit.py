@@ -79,6 +79,7 @@ def session_object(row: TeleopSession) -> dict[str, Any]:
         "license": row.license,
         "safety_rules_version": row.safety_rules_version,
         "task": row.task,
+        "environment": row.environment,
         "room": {
             "name": row.room_name,
             "sid": state.room_sid or None,

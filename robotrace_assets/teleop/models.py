@@ -29,6 +29,7 @@ class TeleopSession(Base):
     tier: Mapped[int] = mapped_column(Integer)
     device: Mapped[dict[str, Any]] = mapped_column(JsonType)
     task: Mapped[dict[str, Any]] = mapped_column(JsonType)
+    environment: Mapped[dict[str, Any]] = mapped_column(JsonType, default=dict)
     consent: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     license: Mapped[dict[str, Any] | None] = mapped_column(JsonType, nullable=True)
     safety_rules_version: Mapped[str] = mapped_column(String(40))

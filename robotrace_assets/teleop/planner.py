@@ -63,6 +63,7 @@ class SessionFacts:
     tier: int
     device: dict[str, Any]
     task: dict[str, Any]
+    environment: dict[str, bool]
     consent: dict[str, Any] | None
     license: dict[str, Any] | None
     safety_rules_version: str
@@ -271,6 +272,7 @@ def session_envelope(facts: SessionFacts, segment_ids: list[str], egress_ids: li
         "consent": facts.consent,
         "license": facts.license,
         "safety_rules_version": facts.safety_rules_version,
+        "environment": facts.environment,
         "segment_ids": segment_ids,
         "source": "teleop",
         "provenance": {**facts.provenance(), "egress_ids": egress_ids},

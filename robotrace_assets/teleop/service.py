@@ -58,6 +58,8 @@ class NewSession:
     tier: int
     device: dict[str, Any] | None = None
     consent: ConsentInput | None = None
+    # What the operator cell enforces: privacy blur, room-scale mesh (the envelope's environment)
+    environment: dict[str, bool] | None = None
 
 
 def _consent(
@@ -98,6 +100,7 @@ def create_session(
         tier=request.tier,
         device={**DEFAULT_DEVICE, **(request.device or {})},
         task=brief.task(),
+        environment=dict(request.environment or {}),
         consent=consent,
         license=brief.license(),
         safety_rules_version=brief.safety_rules_version,
@@ -155,6 +158,7 @@ def facts_of(row: TeleopSession, state: RoomState) -> SessionFacts:
         tier=row.tier,
         device=row.device,
         task=row.task,
+        environment=row.environment or {},
         consent=row.consent,
         license=row.license,
         safety_rules_version=row.safety_rules_version,

@@ -102,8 +102,6 @@ class MintedToken:
         grants = grants_for(self.role, self.room)
         return {
             "room": self.room,
-            "identity": self.identity,
-            "role": self.role.value,
             "expires_at": self.expires_at.isoformat(),
             "can_publish": grants.can_publish,
             "can_publish_data": grants.can_publish_data,

@@ -75,6 +75,12 @@ class ConsentIn(BaseModel):
     )
 
 
+class EnvironmentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    blur_enforced: bool | None = Field(default=None, description="The cell blurs faces/screens")
+    room_scale_mesh: bool | None = None
+
+
 class SessionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     task_brief_id: str = Field(pattern=rf"^tb_{ULID_PATTERN}$")
@@ -82,6 +88,7 @@ class SessionIn(BaseModel):
     tier: int = Field(ge=0, le=9)
     device: DeviceIn | None = None
     consent: ConsentIn | None = None
+    environment: EnvironmentIn | None = None
 
 
 class SessionOut(BaseModel):
@@ -144,6 +151,7 @@ def create_session(
         tier=body.tier,
         device=body.device.model_dump() if body.device else None,
         consent=consent,
+        environment=body.environment.model_dump(exclude_none=True) if body.environment else None,
     )
     row, token = service.create_session(db, config, principal.tenant_id, brief, new)
     db.commit()

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("tier", sa.Integer, nullable=False),
         sa.Column("device", JSON, nullable=False),
         sa.Column("task", JSON, nullable=False),
+        sa.Column("environment", JSON, nullable=False),
         sa.Column("consent", JSON, nullable=True),
         sa.Column("license", JSON, nullable=True),
         sa.Column("safety_rules_version", sa.String(40), nullable=False),

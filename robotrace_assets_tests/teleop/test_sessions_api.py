@@ -1,0 +1,307 @@
+"""The sessions API end to end: real FastAPI app and SQLite database, real SeaweedFS, real
+ffmpeg and Dagster. LiveKit cannot run here, so its side is played with its own library:
+tokens are checked with livekit-api's TokenVerifier, webhooks are signed as its server signs
+them, and the MP4 is written where Egress would write it."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from dagster import materialize
+from fastapi.testclient import TestClient
+from livekit import api
+
+from robotrace_assets import catalog
+from robotrace_assets.api import admin
+from robotrace_assets.api.app import create_app
+from robotrace_assets.api.config import ApiConfig
+from robotrace_assets.capture.media import ffmpeg_exe, run_ffmpeg
+from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.clips.assets import CLIPS
+from robotrace_assets.derivatives.assets import PROXY
+from robotrace_assets.ingest import keys
+from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
+from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets.settings import Settings
+from robotrace_assets.teleop import audit
+from robotrace_assets.teleop.config import LiveKitConfig
+from robotrace_assets.teleop.planner import TELEMETRY_NAME, egress_prefix
+from robotrace_assets_tests.helpers import failure_messages, run_assets
+from robotrace_assets_tests.teleop.livekit_peer import (
+    KEY,
+    SECRET,
+    egress_info,
+    event,
+    participant,
+    room,
+    sign,
+)
+
+BRIEF = "tb_01KT9WNH80TB0000000000000A"  # the shipped example brief (no co-resident consent)
+CO_RESIDENT_BRIEF = "tb_01KT9WNH80TB0000000000000B"
+OPERATOR = "op_01KT9WNH80AAAAAAAAAAAAAAAB"
+FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS, CLIP_REVIEW]
+SECONDS = 10.0
+
+
+@pytest.fixture
+def service(bucket: str, tmp_path: Path):
+    config = ApiConfig(
+        database_url=f"sqlite:///{tmp_path / 'api.sqlite3'}", settings=Settings.from_env()
+    )
+    app = create_app(config)
+    app.state.livekit = LiveKitConfig(
+        url="wss://lk.example.test",
+        api_key=KEY,
+        api_secret=SECRET,
+        segment_max_s=4.0,
+        allow_short_segments=True,
+    )
+    with app.state.sessionmaker() as db, db.begin():
+        tenant = admin.create_tenant(db, "cell-1").id
+        other = admin.create_tenant(db, "cell-2").id
+        robotics = admin.create_key(db, tenant, (keys.SCOPE_ROBOTICS,))[1]
+        foreign = admin.create_key(db, other, (keys.SCOPE_ROBOTICS,))[1]
+        ingest_only = admin.create_key(db, tenant, (keys.SCOPE_INGEST,))[1]
+    with TestClient(app) as client:
+        yield (
+            app,
+            client,
+            tenant,
+            {"ok": robotrace_headers(robotics)}
+            | {
+                "foreign": robotrace_headers(foreign),
+                "ingest": robotrace_headers(ingest_only),
+            },
+        )
+
+
+def robotrace_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def post_event(client: TestClient, body: str, auth: str | None = None):
+    headers = {"Content-Type": "application/webhook+json"}
+    if auth is not None:
+        headers["Authorization"] = auth
+    return client.post("/v1/robotics/livekit/webhook", content=body, headers=headers)
+
+
+def test_create_session_tokens_and_auth(service) -> None:
+    _app, client, _tenant, keys_ = service
+    body = {"task_brief_id": BRIEF, "operator_id": OPERATOR, "tier": 4}
+    assert client.post("/v1/robotics/sessions", json=body).status_code == 401
+    assert (
+        client.post("/v1/robotics/sessions", json=body, headers=keys_["ingest"]).status_code == 403
+    )
+    unknown = {**body, "task_brief_id": "tb_01KT9WNH80TB0000000000000Z"}
+    response = client.post("/v1/robotics/sessions", json=unknown, headers=keys_["ok"])
+    assert response.status_code == 404 and "error" in response.json()
+    for bad in ({**body, "tier": 11}, {**body, "operator_id": "op_../x"}, {**body, "x": 1}):
+        assert (
+            client.post("/v1/robotics/sessions", json=bad, headers=keys_["ok"]).status_code == 400
+        )
+
+    created = client.post("/v1/robotics/sessions", json=body, headers=keys_["ok"])
+    assert created.status_code == 201, created.text
+    out = created.json()
+    assert set(out) == {"session_id", "room_url", "token"}
+    assert out["room_url"] == "wss://lk.example.test"
+    claims = api.TokenVerifier(KEY, SECRET).verify(out["token"])
+    assert claims.identity == f"operator:{OPERATOR}" and claims.video.room == out["session_id"]
+
+    sid = out["session_id"]
+    observer = client.post(
+        f"/v1/robotics/sessions/{sid}/observers", json={"reviewer_id": "rev-1"}, headers=keys_["ok"]
+    )
+    assert observer.status_code == 201
+    seen = api.TokenVerifier(KEY, SECRET).verify(observer.json()["token"])
+    assert seen.video.hidden and not seen.video.can_publish and not seen.video.can_publish_data
+    assert seen.video.room == sid
+    coach = client.post(
+        f"/v1/robotics/sessions/{sid}/coaches", json={"coach_id": "coach-1"}, headers=keys_["ok"]
+    )
+    assert api.TokenVerifier(KEY, SECRET).verify(
+        coach.json()["token"]
+    ).video.can_publish_sources == ["microphone"]
+    # another tenant's session is indistinguishable from an unknown one
+    for path in (f"/v1/robotics/sessions/{sid}", "/v1/robotics/sessions/sess_nope"):
+        assert client.get(path, headers=keys_["foreign"]).status_code == 404
+    assert (
+        client.post(
+            f"/v1/robotics/sessions/{sid}/observers",
+            json={"reviewer_id": "x"},
+            headers=keys_["foreign"],
+        ).status_code
+        == 404
+    )
+    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
+    assert session["consent"] is None  # no brief acceptance sent: recorded, never deliverable
+    kinds = [entry["kind"] for entry in session["audit"]]
+    assert kinds == ["session_created", "token_minted", "token_minted", "token_minted"]
+    assert all(out["token"] not in str(entry) for entry in session["audit"])
+
+    co_resident = {
+        **body,
+        "task_brief_id": CO_RESIDENT_BRIEF,
+        "consent": {"brief_accepted_at": datetime.now(UTC).isoformat()},
+    }
+    made = client.post("/v1/robotics/sessions", json=co_resident, headers=keys_["ok"]).json()
+    got = client.get(f"/v1/robotics/sessions/{made['session_id']}", headers=keys_["ok"]).json()
+    assert got["consent"] is None
+    assert "co-resident" in got["audit"][0]["details"]["consent"]
+
+
+def egress_mp4(path: Path) -> Path:
+    """An H.264 MP4 like a participant egress writes: keyframe every second."""
+    run_ffmpeg(
+        [
+            *(ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
+            *("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={SECONDS}"),
+            *("-f", "lavfi", "-i", f"sine=frequency=440:duration={SECONDS}"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"),
+            *("-c:a", "aac", "-movflags", "+faststart", str(path)),
+        ],
+        what="egress fixture",
+    )
+    return path
+
+
+@pytest.mark.slow
+def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, tmp_path) -> None:
+    _app, client, tenant, keys_ = service
+    accepted = (datetime.now(UTC) - timedelta(seconds=5)).isoformat()
+    body = {
+        "task_brief_id": BRIEF,
+        "operator_id": OPERATOR,
+        "tier": 4,
+        "device": {"model": "ur5e_cell", "has_lidar": False},
+        "consent": {"brief_accepted_at": accepted},
+        "environment": {"blur_enforced": True},
+    }
+    sid = client.post("/v1/robotics/sessions", json=body, headers=keys_["ok"]).json()["session_id"]
+    client.post(
+        f"/v1/robotics/sessions/{sid}/observers", json={"reviewer_id": "rev-1"}, headers=keys_["ok"]
+    )
+    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
+    prefix = egress_prefix(tenant, session["media_session_id"])
+
+    # Egress writes the operator's MP4 (and the coach's, which must never become capture media)
+    start_ns = time.time_ns() - int(SECONDS * 1e9)
+    video = egress_mp4(tmp_path / "operator.mp4")
+    s3.upload_file(str(video), bucket, prefix + "operator.mp4")
+    s3.upload_file(str(video), bucket, prefix + "coach.mp4")
+    telemetry = synthesize_trajectory(
+        TrajectorySpec(
+            seconds=SECONDS, hz=100.0, seed=3, jerk_spikes=(6.0,), start_time_ns=start_ns
+        )
+    )
+    write_parquet(telemetry, tmp_path / "telemetry.parquet")
+    s3.upload_file(str(tmp_path / "telemetry.parquet"), bucket, prefix + TELEMETRY_NAME)
+    size = video.stat().st_size
+    end_ns = start_ns + int(SECONDS * 1e9)
+    op_identity, room_ = f"operator:{OPERATOR}", room(sid, "RM_abc")
+
+    def egress(eid: str, who: str, status: str, name: str = "") -> dict:
+        args = (name, size, start_ns, end_ns) if name else ()
+        return {"egress_info": egress_info(sid, eid, who, status, *args)}
+
+    op_ended = event(
+        "egress_ended", **egress("EG_op", op_identity, "EGRESS_COMPLETE", prefix + "operator.mp4")
+    )
+    room_finished = event("room_finished", room=room_)
+    bodies = [
+        event("room_started", room=room_),
+        event("participant_joined", room=room_, participant=participant(op_identity)),
+        event("participant_joined", room=room_, participant=participant("observer:rev-1", True)),
+        event("egress_started", **egress("EG_op", op_identity, "EGRESS_ACTIVE")),
+        event("egress_started", **egress("EG_coach", "coach:coach-1", "EGRESS_ACTIVE")),
+        event(
+            "egress_ended",
+            **egress("EG_coach", "coach:coach-1", "EGRESS_COMPLETE", prefix + "coach.mp4"),
+        ),
+        event("participant_left", room=room_, participant=participant("observer:rev-1", True)),
+        room_finished,  # before the operator's egress has ended: out of order
+    ]
+    for item in bodies:
+        response = post_event(client, item, sign(item))
+        assert response.status_code == 200, response.text
+    assert (
+        client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()["status"] == "closed"
+    )
+
+    # hostile deliveries are refused and change nothing
+    assert post_event(client, op_ended).status_code == 401  # unsigned
+    assert post_event(client, op_ended.replace("EG_op", "EG_zz"), sign(op_ended)).status_code == 401
+    stale = event(
+        "egress_ended",
+        created_at=int(time.time()) - 3600,
+        **egress("EG_op", op_identity, "EGRESS_COMPLETE", prefix + "operator.mp4"),
+    )
+    assert post_event(client, stale, sign(stale)).status_code == 400
+
+    assert post_event(client, op_ended, sign(op_ended)).status_code == 200  # the hand-off runs
+    assert post_event(client, op_ended, sign(op_ended)).status_code == 409  # replayed
+    again = event(
+        "egress_ended", **egress("EG_op", op_identity, "EGRESS_COMPLETE", prefix + "operator.mp4")
+    )
+    assert post_event(client, again, sign(again)).status_code == 200  # same fact, new id: no-op
+    late_finish = event("room_finished", room=room_)
+    assert post_event(client, late_finish, sign(late_finish)).status_code == 200
+
+    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
+    assert session["status"] == "handed_off", session["audit"][-3:]
+    segments = session["segment_ids"]
+    assert len(segments) == 3  # 10 s cut at keyframes into <= 4 s pieces
+    kinds = [e["kind"] for e in session["audit"]]
+    assert kinds.count("handed_off") == 1 and "recording_refused" in kinds
+    assert kinds.count("webhook_replayed") == 1
+    assert {"participant_joined", "participant_left", "token_minted"} <= set(kinds)
+
+    store = ObjectStoreResource(bucket=bucket)
+    audit_rows = store.read_record(audit.AUDIT_TABLE, sid)
+    assert [r["kind"] for r in audit_rows] == kinds  # the same log, in the catalog
+    assert store.read_record(audit.SESSIONS_TABLE, sid)[0]["status"] == "handed_off"
+
+    for segment_id in segments:
+        result = run_assets(instance, bucket, FULL, segment_id)
+        assert result.success, failure_messages(result)
+    assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
+    complete = store.read_record(catalog.REVIEW_COMPLETE, "all") or []
+    bank = store.read_record(catalog.REGRESSION_BANK, "all") or []
+    assert complete and bank
+    assert {r["segment_id"] for r in complete + bank} <= set(segments)
+    spiked = segments[1]  # the jerk spike at 6 s falls in the second 4 s segment
+    assert {r["segment_id"] for r in bank} == {spiked}
+    envelope_provenance = {
+        "operator_id": OPERATOR,
+        "task_brief_id": BRIEF,
+        "device_model": "ur5e_cell",
+        "source": "teleop",
+        "session_id": sid,
+        "media_session_id": session["media_session_id"],
+        "tenant_id": tenant,
+        "license_scope_id": session["license"]["scope_id"],
+        "consent_receipt_id": session["consent"]["receipt_id"],
+        "safety_rules_version": "v4.2",
+    }
+    for row in complete + bank:
+        for name, value in envelope_provenance.items():
+            assert row[name] == value, name
+        assert row["rules_version"] == "v4.2"
+        assert list(row["allowed_use"]) == ["robotics_training", "internal_eval"]
+        assert row["signal_jerk_peak"] is not None and row["blur_enforced"] is True
+    assert all(r["final_status"] == "approved" for r in complete)
+    assert all(r["final_status"] == "rejected" and r["reasons"] for r in bank)
+    # tier and room id are in the session's provenance, reachable from each clip's session
+    from robotrace_assets.sessions.assets import load_session_envelope
+
+    envelope = load_session_envelope(store, session["media_session_id"])
+    assert envelope.document["provenance"]["tier"] == 4
+    assert envelope.document["provenance"]["room_id"] == "RM_abc"
+    assert envelope.document["provenance"]["egress_ids"] == ["EG_op"]
