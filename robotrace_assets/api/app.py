@@ -24,6 +24,7 @@ ROUTERS = [
     "robotrace_assets.api.routes.health:router",
     "robotrace_assets.api.routes.ingest:router",
     "robotrace_assets.api.routes.episodes:router",
+    "robotrace_assets.api.routes.media:router",
     "robotrace_assets.api.routes.robotics:router",
 ]
 

@@ -30,6 +30,7 @@ from robotrace_assets.ingest.keys import SCOPE_ROBOTICS
 from robotrace_assets.teleop import audit, service
 from robotrace_assets.teleop.briefs import TaskBriefCatalog, UnknownTaskBrief
 from robotrace_assets.teleop.config import LiveKitConfig
+from robotrace_assets.teleop.egress import start_egress_enabled
 from robotrace_assets.teleop.models import TeleopSession
 from robotrace_assets.teleop.tokens import MintedToken, Role
 from robotrace_assets.teleop.webhooks import WebhookRejected, verify_webhook
@@ -263,4 +264,13 @@ def livekit_webhook(
             )
         else:
             _publish(request, background, outcome.session_id)
+        if outcome.operator_joined and start_egress_enabled():
+            background.add_task(
+                service.request_operator_egress,
+                state.sessionmaker,
+                state.s3,
+                state.bucket,
+                config,
+                outcome.session_id,
+            )
     return {"status": outcome.status, "event_id": verified.event_id}
