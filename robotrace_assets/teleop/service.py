@@ -179,6 +179,7 @@ class WebhookOutcome:
     status: str  # applied | replayed | unknown_room
     session_id: str | None = None
     claimed: bool = False  # this delivery claimed the hand-off: run it once committed
+    operator_joined: bool = False  # start the operator's egress (when enabled)
 
 
 def _remember(db: Session, verified: VerifiedEvent) -> bool:
@@ -284,6 +285,10 @@ def apply_webhook(db: Session, verified: VerifiedEvent) -> WebhookOutcome:
         log.info("webhook %s (%s) for an unknown room ignored", verified.event_id, verified.kind)
         return WebhookOutcome("unknown_room")
     _audit_event(db, row, verified)
+    joined = (
+        verified.kind == "participant_joined"
+        and verified.event.participant.identity == session_room(row).operator_identity
+    )
     for _attempt in range(8):
         row = _load(db, row.id)
         old = RoomState.from_json(row.lifecycle)
@@ -291,13 +296,29 @@ def apply_webhook(db: Session, verified: VerifiedEvent) -> WebhookOutcome:
         claimed = lifecycle.claim_hand_off(new)
         final = claimed or lifecycle.settle_without_recording(new) or new
         if final == old and _status(final) == row.status:
-            return WebhookOutcome("applied", row.id)
+            return WebhookOutcome("applied", row.id, operator_joined=joined)
         if _write_state(db, row, final):
             _audit_transition(db, row, old, final)
             if final.hand_off == lifecycle.NO_RECORDING and old.hand_off != final.hand_off:
                 audit.append(db, row.id, "no_recording", reason="no usable operator recording")
-            return WebhookOutcome("applied", row.id, claimed=claimed is not None)
+            return WebhookOutcome(
+                "applied", row.id, claimed=claimed is not None, operator_joined=joined
+            )
     raise RuntimeError(f"session {row.id}: lifecycle kept changing under concurrent webhooks")
+
+
+def claim_retry(db: Session, session_id: str) -> bool:
+    """Claim the hand-off of a closed session whose earlier hand-off failed (or never ran)."""
+    for _attempt in range(8):
+        row = _load(db, session_id)
+        state = RoomState.from_json(row.lifecycle)
+        claimed = lifecycle.claim_hand_off(state)
+        if claimed is None:
+            return False
+        if _write_state(db, row, claimed):
+            audit.append(db, session_id, "hand_off_retried")
+            return True
+    return False
 
 
 def _finish(factory: sessionmaker[Session], session_id: str, done: bool, **details: Any) -> None:
@@ -361,3 +382,41 @@ def publish_committed(
     """The session and its audit log to the catalog, from what is committed."""
     with factory() as db:
         audit.publish(db, s3, bucket, session_id)
+
+
+def request_operator_egress(
+    factory: sessionmaker[Session],
+    s3: S3Client,
+    bucket: str,
+    config: LiveKitConfig,
+    session_id: str,
+) -> str | None:
+    """Ask LiveKit Egress to record the operator into the session's raw prefix; audited either
+    way (the request carries bucket credentials, so only its outcome is recorded)."""
+    from robotrace_assets.teleop.egress import (
+        EgressStorage,
+        operator_egress_request,
+        start_operator_egress,
+    )
+
+    with factory() as db:
+        row = _load(db, session_id)
+        request = operator_egress_request(
+            row.room_name,
+            session_room(row).operator_identity,
+            row.tenant_id,
+            row.media_session_id,
+            EgressStorage.from_env(),
+        )
+    egress_id: str | None = None
+    try:
+        egress_id = start_operator_egress(config, request)
+        details: dict[str, Any] = {"egress_id": egress_id}
+        kind = "egress_requested"
+    except Exception as error:  # LiveKit unreachable or refusing: audited, never fatal
+        log.error("session %s: egress request failed: %s", session_id, type(error).__name__)
+        details, kind = {"error": type(error).__name__}, "egress_request_failed"
+    with factory.begin() as db:
+        audit.append(db, session_id, kind, identity=request.identity, role="operator", **details)
+    publish_committed(factory, s3, bucket, session_id)
+    return egress_id

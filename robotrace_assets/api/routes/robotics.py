@@ -6,6 +6,7 @@ LiveKit webhook. Thin: the work is in robotrace_assets.teleop.service.
     POST /v1/robotics/sessions/{id}/observers  {reviewer_id} -> 201 observer token (hidden)
     POST /v1/robotics/sessions/{id}/coaches    {coach_id} -> 201 coach token (microphone)
     GET  /v1/robotics/sessions/{id}            the session object and its audit log
+    POST /v1/robotics/sessions/{id}/hand-off   retry a failed hand-off -> 202
     POST /v1/robotics/livekit/webhook          LiveKit webhooks (signed JWT, raw body)
 
 The API routes need a key with the `robotics:write` scope; the webhook is authenticated by
@@ -225,6 +226,27 @@ def add_coach(
 def get_session(session_id: str, principal: Robotics, db: Db) -> dict[str, Any]:
     row = _owned(db, principal, session_id)
     return {**audit.session_object(row), "audit": audit.entries(db, row.id)}
+
+
+@router.post("/v1/robotics/sessions/{session_id}/hand-off", status_code=202)
+def retry_hand_off(
+    session_id: str,
+    principal: Robotics,
+    db: Db,
+    config: LiveKit,
+    request: Request,
+    background: BackgroundTasks,
+) -> dict[str, Any]:
+    """Retry the hand-off of a closed session whose last attempt failed (see its audit)."""
+    row = _owned(db, principal, session_id)
+    if not service.claim_retry(db, row.id):
+        raise ApiError(409, "Nothing to hand off: the room is open, or already handed off.")
+    db.commit()
+    state = request.app.state
+    background.add_task(
+        service.run_hand_off, state.sessionmaker, state.s3, state.bucket, config, row.id
+    )
+    return {"session_id": row.id, "status": "hand_off_started"}
 
 
 async def raw_body(request: Request) -> bytes:
