@@ -1,0 +1,151 @@
+"""Everything the telemetry MCAP of one media session shows, read from the bucket's catalog.
+
+The session envelope (provenance), and per segment: its catalog row, its trajectory log (any
+format ``robotlogs`` reads, checked against the envelope's SHA-256), its clips, their review
+outcomes and its proxy video. A segment whose log cannot be read still contributes its clips,
+scores and decisions; the reason goes into the export's log channel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import pyarrow as pa
+
+from robotrace_assets import catalog, layout
+from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
+from robotrace_assets.ids import InvalidId, check_id
+from robotrace_assets.robotlogs import (
+    RobotLogError,
+    TopicMapError,
+    TopicMapFile,
+    load_topic_map_file,
+    read_robot_log,
+)
+
+__all__ = [
+    "RecordStore",
+    "SegmentTelemetry",
+    "SessionTelemetry",
+    "TelemetryError",
+    "collect_session",
+    "sensors_format",
+]
+
+
+class TelemetryError(ValueError):
+    """The session cannot be exported (unknown id, unreadable envelope)."""
+
+
+class RecordStore(Protocol):
+    """What is read from the bucket (``resources.ObjectStoreResource`` provides it)."""
+
+    def get_bytes(self, key: str) -> bytes: ...
+
+    def read_record(self, table: str, partition: str) -> list[dict[str, Any]] | None: ...
+
+
+@dataclass(frozen=True)
+class SegmentTelemetry:
+    segment_id: str
+    row: dict[str, Any]  # catalog segments row
+    trajectory: pa.Table | None
+    trajectory_error: str | None  # why there is no trajectory
+    clips: list[dict[str, Any]]  # catalog clips rows, in clip order
+    reviews: dict[str, dict[str, Any]]  # clip_id -> catalog clip_reviews row
+    proxy: dict[str, Any] | None  # catalog derivatives row of kind "proxy"
+
+    @property
+    def sensors_format(self) -> str:
+        return sensors_format(self.row)
+
+
+def sensors_format(row: dict[str, Any]) -> str:
+    """The segment envelope's ``sensors.format`` (our Parquet schema when not declared)."""
+    doc = row.get("envelope") or {}
+    envelope = json.loads(doc) if isinstance(doc, str) else dict(doc)
+    return str((envelope.get("sensors") or {}).get("format") or "parquet")
+
+
+@dataclass(frozen=True)
+class SessionTelemetry:
+    envelope: MediaSessionEnvelope
+    segments: list[SegmentTelemetry]
+    missing_segments: list[str] = field(default_factory=list)  # declared, not in the catalog
+
+
+def _sensor_bytes(store: RecordStore, row: dict[str, Any]) -> bytes:
+    key = row.get("sensors_key")
+    if not key:
+        raise RobotLogError("segment has no sensor log")
+    try:
+        layout.check_key_within(key, layout.tenant_raw_prefix(row["tenant_id"]))
+        data = store.get_bytes(key)
+    except (layout.UnsafeKey, LookupError) as error:
+        raise RobotLogError(f"sensor log: {error}") from None
+    declared = row.get("sensors_sha256")
+    if declared and hashlib.sha256(data).hexdigest() != declared:
+        raise RobotLogError("sensor log SHA-256 differs from the envelope")
+    return data
+
+
+def _trajectory(
+    store: RecordStore,
+    row: dict[str, Any],
+    fmt: str,
+    device_model: str,
+    topic_maps: TopicMapFile | None,
+) -> tuple[pa.Table | None, str | None]:
+    try:
+        data = _sensor_bytes(store, row)
+        topic_map = None
+        if fmt != "parquet":
+            maps = topic_maps if topic_maps is not None else load_topic_map_file()
+            topic_map = maps.entry_for(row["tenant_id"], device_model)
+        return read_robot_log(data, fmt, topic_map), None
+    except (RobotLogError, TopicMapError) as error:
+        return None, str(error)
+
+
+def _segment(
+    store: RecordStore,
+    envelope: MediaSessionEnvelope,
+    row: dict[str, Any],
+    topic_maps: TopicMapFile | None,
+) -> SegmentTelemetry:
+    segment_id = row["segment_id"]
+    clips = sorted(
+        store.read_record(catalog.CLIPS, segment_id) or [], key=lambda c: c["clip_index"]
+    )
+    reviews = {r["clip_id"]: r for r in store.read_record(catalog.CLIP_REVIEWS, segment_id) or []}
+    derivatives = store.read_record(catalog.DERIVATIVES, segment_id) or []
+    proxy = next((d for d in derivatives if d.get("kind") == "proxy"), None)
+    table, error = _trajectory(store, row, sensors_format(row), envelope.device_model, topic_maps)
+    return SegmentTelemetry(segment_id, row, table, error, clips, reviews, proxy)
+
+
+def collect_session(
+    store: RecordStore, media_session_id: str, topic_maps: TopicMapFile | None = None
+) -> SessionTelemetry:
+    """Read the session's records; ``topic_maps`` defaults to ``$ROBOTRACE_TOPIC_MAP_FILE``
+    (only loaded when a segment's log is not Parquet)."""
+    try:
+        check_id("msess", media_session_id)
+        raw = store.get_bytes(layout.session_envelope_key(media_session_id))
+        envelope = MediaSessionEnvelope.parse(raw)
+    except (InvalidId, EnvelopeError, LookupError) as error:
+        raise TelemetryError(f"media session {media_session_id}: {error}") from None
+    if envelope.media_session_id != media_session_id:
+        raise TelemetryError(f"envelope of {media_session_id} names {envelope.media_session_id}")
+    segments: list[SegmentTelemetry] = []
+    missing: list[str] = []
+    for segment_id in envelope.segment_ids:
+        rows = store.read_record(catalog.SEGMENTS, segment_id)
+        if not rows:
+            missing.append(segment_id)
+            continue
+        segments.append(_segment(store, envelope, rows[0], topic_maps))
+    return SessionTelemetry(envelope, segments, missing)
