@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 from robotrace_assets.api.auth import Principal, require
 from robotrace_assets.api.db.session import db_session
 from robotrace_assets.api.errors import ApiError
+from robotrace_assets.api.routes.common import errors
 from robotrace_assets.ids import ULID_PATTERN
 from robotrace_assets.ingest.keys import SCOPE_ROBOTICS
 from robotrace_assets.teleop import audit, service
@@ -128,7 +129,12 @@ def _publish(request: Request, background: BackgroundTasks, session_id: str) -> 
     )
 
 
-@router.post("/v1/robotics/sessions", status_code=201, response_model=SessionOut)
+@router.post(
+    "/v1/robotics/sessions",
+    status_code=201,
+    response_model=SessionOut,
+    responses=errors(400, 403, 404, 413),
+)
 def create_session(
     body: SessionIn,
     principal: Robotics,
@@ -185,7 +191,10 @@ def _participant_out(row: TeleopSession, config: LiveKitConfig, token: MintedTok
 
 
 @router.post(
-    "/v1/robotics/sessions/{session_id}/observers", status_code=201, response_model=ParticipantOut
+    "/v1/robotics/sessions/{session_id}/observers",
+    status_code=201,
+    response_model=ParticipantOut,
+    responses=errors(400, 403, 404, 409, 413),
 )
 def add_observer(
     session_id: str,
@@ -204,7 +213,10 @@ def add_observer(
 
 
 @router.post(
-    "/v1/robotics/sessions/{session_id}/coaches", status_code=201, response_model=ParticipantOut
+    "/v1/robotics/sessions/{session_id}/coaches",
+    status_code=201,
+    response_model=ParticipantOut,
+    responses=errors(400, 403, 404, 409, 413),
 )
 def add_coach(
     session_id: str,
@@ -222,13 +234,17 @@ def add_coach(
     return _participant_out(row, config, token)
 
 
-@router.get("/v1/robotics/sessions/{session_id}")
+@router.get("/v1/robotics/sessions/{session_id}", responses=errors(403, 404))
 def get_session(session_id: str, principal: Robotics, db: Db) -> dict[str, Any]:
     row = _owned(db, principal, session_id)
     return {**audit.session_object(row), "audit": audit.entries(db, row.id)}
 
 
-@router.post("/v1/robotics/sessions/{session_id}/hand-off", status_code=202)
+@router.post(
+    "/v1/robotics/sessions/{session_id}/hand-off",
+    status_code=202,
+    responses=errors(403, 404, 409),
+)
 def retry_hand_off(
     session_id: str,
     principal: Robotics,
@@ -253,14 +269,23 @@ async def raw_body(request: Request) -> bytes:
     return await request.body()
 
 
-@router.post("/v1/robotics/livekit/webhook")
+class WebhookOut(BaseModel):
+    status: str = Field(description="applied, or unknown_room for a room that is not ours")
+    event_id: str
+
+
+@router.post(
+    "/v1/robotics/livekit/webhook",
+    response_model=WebhookOut,
+    responses=errors(400, 409, 413),
+)
 def livekit_webhook(
     body: Annotated[bytes, Depends(raw_body)],
     db: Db,
     config: LiveKit,
     request: Request,
     background: BackgroundTasks,
-) -> dict[str, Any]:
+) -> WebhookOut:
     try:
         verified = verify_webhook(config, body, request.headers.get("authorization"))
     except WebhookRejected as refused:
@@ -295,4 +320,4 @@ def livekit_webhook(
                 config,
                 outcome.session_id,
             )
-    return {"status": outcome.status, "event_id": verified.event_id}
+    return WebhookOut(status=outcome.status, event_id=verified.event_id)
