@@ -305,3 +305,64 @@ def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, 
     assert envelope.document["provenance"]["tier"] == 4
     assert envelope.document["provenance"]["room_id"] == "RM_abc"
     assert envelope.document["provenance"]["egress_ids"] == ["EG_op"]
+
+
+def record_and_close(client, s3, bucket, tmp_path: Path, sid: str, prefix: str, seconds: float):
+    """What LiveKit and Egress do for a short clean session: the MP4 and telemetry land in the
+    raw prefix, then the signed lifecycle events arrive."""
+    start_ns = time.time_ns() - int(seconds * 1e9)
+    video = tmp_path / "short.mp4"
+    run_ffmpeg(
+        [
+            *(ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"),
+            *("-i", f"testsrc2=size=320x240:rate=30:duration={seconds}"),
+            *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", str(video)),
+        ],
+        what="egress fixture",
+    )
+    s3.upload_file(str(video), bucket, prefix + "operator.mp4")
+    table = synthesize_trajectory(TrajectorySpec(seconds=seconds, seed=5, start_time_ns=start_ns))
+    write_parquet(table, tmp_path / "t.parquet")
+    s3.upload_file(str(tmp_path / "t.parquet"), bucket, prefix + TELEMETRY_NAME)
+    op = f"operator:{OPERATOR}"
+    info = egress_info(
+        sid,
+        "EG_1",
+        op,
+        "EGRESS_COMPLETE",
+        prefix + "operator.mp4",
+        video.stat().st_size,
+        start_ns,
+        start_ns + int(seconds * 1e9),
+    )
+    for body in (event("egress_ended", egress_info=info), event("room_finished", room=room(sid))):
+        assert post_event(client, body, sign(body)).status_code == 200
+
+
+@pytest.mark.slow
+def test_session_without_consent_is_recorded_but_never_approved(
+    service, s3, bucket, instance, tmp_path
+) -> None:
+    _app, client, tenant, keys_ = service
+    body = {
+        "task_brief_id": BRIEF,
+        "operator_id": OPERATOR,
+        "tier": 1,
+        "environment": {"blur_enforced": True},
+    }
+    sid = client.post("/v1/robotics/sessions", json=body, headers=keys_["ok"]).json()["session_id"]
+    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
+    assert session["consent"] is None
+    record_and_close(
+        client, s3, bucket, tmp_path, sid, egress_prefix(tenant, session["media_session_id"]), 3.0
+    )
+    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
+    assert session["status"] == "handed_off"
+    (segment_id,) = session["segment_ids"]
+    result = run_assets(instance, bucket, FULL, segment_id)
+    assert result.success, failure_messages(result)
+    store = ObjectStoreResource(bucket=bucket)
+    rows = store.read_record(catalog.CLIP_REVIEWS, segment_id)
+    assert rows and all(r["consent_receipt_id"] is None for r in rows)
+    assert all(r["final_status"] != "approved" for r in rows)
+    assert all(any("consent" in reason for reason in r["reasons"]) for r in rows)
