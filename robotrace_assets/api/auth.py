@@ -20,13 +20,12 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Request
 from sqlalchemy.orm import Session
 
 from robotrace_assets.api.db.models import ApiKey
-from robotrace_assets.api.db.session import db_session
+from robotrace_assets.api.db.session import DbSession
 from robotrace_assets.api.errors import ApiError, unauthorized
 from robotrace_assets.ingest import keys
 from robotrace_assets.ingest.ratelimit import TokenBuckets
@@ -70,7 +69,7 @@ def require(scope: str) -> Callable[..., Principal]:
     if scope not in keys.ALL_SCOPES:
         raise ValueError(f"unknown scope {scope!r}")
 
-    def dependency(request: Request, db: Annotated[Session, Depends(db_session)]) -> Principal:
+    def dependency(request: Request, db: DbSession) -> Principal:
         principal = authenticate(db, presented_key(request))
         if scope not in principal.scopes:
             raise ApiError(403, f"This API key lacks the `{scope}` scope.")

@@ -77,6 +77,9 @@ def serve(args: argparse.Namespace, config: ApiConfig) -> int:
 
     migrate(config.database_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
+        # At DEBUG these libraries log request signatures and presigned URLs.
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     uvicorn.run(
         "robotrace_assets.api.app:create_app",
         factory=True,

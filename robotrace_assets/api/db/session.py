@@ -2,15 +2,18 @@
 
 Other routers (the LiveKit sessions API, issue 11) use this module as is:
 
-    from robotrace_assets.api.db.models import Base          # declarative base for new tables
-    from robotrace_assets.api.db.session import db_session   # FastAPI dependency
+    from robotrace_assets.api.db.models import Base         # declarative base for new tables
+    from robotrace_assets.api.db.session import DbSession   # FastAPI dependency (Annotated)
 
     @router.post("/api/robotics/...")
-    def handler(db: Annotated[Session, Depends(db_session)]): ...
+    def handler(db: DbSession): ...
 
-`db_session` yields a Session bound to the app's engine and commits when the handler returns
-without an exception (rolls back otherwise). New tables go into their own Alembic revision,
-chained after the current head (`0001_ingest` is the first; keep a single head).
+`DbSession` yields a Session bound to the app's engine and commits when the handler returns
+without an exception (rolls back otherwise), BEFORE the response is sent (scope "function"), so
+a client that reads right after a write sees it. Use this alias rather than Depends(db_session)
+so that the auth dependency and the handler share one session per request. New tables go
+into their own Alembic revision, chained after the current head (`0001_ingest` is the first;
+keep a single head).
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 from starlette.requests import Request
@@ -92,3 +96,8 @@ def migrate(url: str, revision: str = "head") -> None:
     from alembic import command
 
     command.upgrade(alembic_config(url), revision)
+
+
+# One alias for every handler and dependency: the same Depends object shares one session per
+# request, and scope="function" commits before the response leaves.
+DbSession = Annotated[Session, Depends(db_session, scope="function")]

@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy.orm import Session
 
 from robotrace_assets.api.auth import Principal, require
-from robotrace_assets.api.db.session import db_session
+from robotrace_assets.api.db.session import DbSession
 from robotrace_assets.api.storage import Bucket
 from robotrace_assets.ingest.keys import SCOPE_INGEST, SCOPE_MEDIA, SCOPE_READ
 from robotrace_assets.ingest.wire import ErrorBody
@@ -22,7 +21,7 @@ def bucket_or_none(request: Request) -> Bucket | None:
     return Bucket(request.app.state.s3, request.app.state.bucket, config.public_artifact_base_url)
 
 
-Db = Annotated[Session, Depends(db_session)]
+Db = DbSession
 Store = Annotated[Bucket | None, Depends(bucket_or_none)]
 Ingest = Annotated[Principal, Depends(require(SCOPE_INGEST))]
 Reader = Annotated[Principal, Depends(require(SCOPE_READ))]
