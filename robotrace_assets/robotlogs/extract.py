@@ -168,6 +168,12 @@ class Collector:
         if not self._rows:
             raise self._fail("topic has no messages in the log")
         log_ns = np.asarray(self._log_times, dtype=np.int64)
+        if np.any(np.diff(log_ns) < 0):  # read in file order: put it in log-time order
+            order = np.argsort(log_ns, kind="stable")
+            log_ns = log_ns[order]
+            self._rows = [self._rows[i] for i in order.tolist()]
+            if self._joint_names:
+                self._joint_names = [self._joint_names[i] for i in order.tolist()]
         if self.role == "joints":
             stamp_ns, values, names = self._finish_joints()
         else:

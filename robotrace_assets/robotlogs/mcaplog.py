@@ -1,10 +1,15 @@
-"""MCAP files: read with the ``mcap`` reader and decoded by the encoding's own library.
+"""MCAP files: read with the ``mcap`` reader, each channel decoded by its encoding's library.
 
-ROS 2 CDR through mcap-ros2-support, ROS 1 through mcap-ros1-support, JSON with ``json``,
-protobuf with the ``protobuf`` runtime from the FileDescriptorSet the file's schema carries
-(what Foxglove and mcap-protobuf-support writers store). A file must end with the MCAP magic:
-one that does not was cut off mid-recording and is refused rather than read partially. A
-complete file without a summary section (streaming writers may omit it) is scanned linearly.
+ROS 2 CDR through rosbags' generated deserializers, with types built from the file's own
+ros2msg / ros2idl schema (about 3x faster than mcap-ros2-support's dynamic decoder, which stays
+the fallback for a schema rosbags cannot parse); ROS 1 through mcap-ros1-support; JSON with
+``json``; protobuf with the ``protobuf`` runtime from the FileDescriptorSet the schema carries
+(what Foxglove and mcap-protobuf-support writers store). Records are read in file order (half
+the reader's cost of a log-time merge) and the collectors sort by log time.
+
+A file must end with the MCAP magic: one that does not was cut off mid-recording and is refused
+rather than read partially. A complete file without a summary section (streaming writers may
+omit it) is scanned linearly.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from mcap.reader import make_reader
 from mcap.records import Channel, Schema
 from mcap_ros1.decoder import DecoderFactory as Ros1DecoderFactory
 from mcap_ros2.decoder import DecoderFactory as Ros2DecoderFactory
+from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_typestore
 
 from robotrace_assets.robotlogs.errors import RobotLogError
 
@@ -35,6 +41,33 @@ Decoder = Callable[[bytes], Any]
 class _JsonDecoderFactory(DecoderFactory):
     def decoder_for(self, message_encoding: str, schema: Schema | None) -> Decoder | None:
         return json.loads if message_encoding == "json" else None
+
+
+class _RosbagsCdrDecoderFactory(DecoderFactory):
+    """ROS 2 CDR decoded by rosbags, with the types the MCAP schema defines."""
+
+    def __init__(self) -> None:
+        self._store = get_typestore(Stores.EMPTY)
+
+    def decoder_for(self, message_encoding: str, schema: Schema | None) -> Decoder | None:
+        if message_encoding != "cdr" or schema is None:
+            return None
+        if schema.encoding not in ("ros2msg", "ros2idl"):
+            return None
+        name = schema.name if "/msg/" in schema.name else schema.name.replace("/", "/msg/", 1)
+        try:
+            text = schema.data.decode()
+            if schema.encoding == "ros2msg":
+                types = get_types_from_msg(text, name)
+            else:
+                types = get_types_from_idl(text)
+            self._store.register(types)
+            if name not in self._store.types:
+                return None
+        except Exception:  # unparsable or conflicting schema: mcap-ros2-support may manage
+            return None
+        deserialize = self._store.deserialize_cdr
+        return lambda data: deserialize(data, name)
 
 
 class _ProtobufDecoderFactory(DecoderFactory):
@@ -73,6 +106,7 @@ def _known(pool: descriptor_pool.DescriptorPool, name: str) -> bool:
 
 def _factories() -> list[DecoderFactory]:
     return [
+        _RosbagsCdrDecoderFactory(),
         Ros2DecoderFactory(),
         Ros1DecoderFactory(),
         _JsonDecoderFactory(),
@@ -165,9 +199,9 @@ def _scan(stream: IO[bytes], sinks: Mapping[str, Sink]) -> list[str]:
                 f"not in the log (topics: {', '.join(sorted(present)) or 'none'})",
                 topic=missing[0],
             )
-        messages = reader.iter_messages(topics=list(sinks))
-    else:
-        messages = reader.iter_messages()  # no index: one linear pass over everything
+        messages = reader.iter_messages(topics=list(sinks), log_time_order=False)
+    else:  # no index: one linear pass over everything
+        messages = reader.iter_messages(log_time_order=False)
     decoders = _Decoders()
     counts: dict[str, int] = dict.fromkeys(sinks, 0)
     for schema, channel, message in messages:

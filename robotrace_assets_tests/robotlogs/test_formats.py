@@ -196,3 +196,42 @@ def test_joints_on_their_own_clock_are_interpolated_onto_pose_rows(trajectory: p
     assert np.array_equal(got[::2], want[::2])  # samples that exist are taken as they are
     # Between two joint samples: linear in the robot's stamps (uniform here, so the midpoint).
     assert np.allclose(got[1:-1:2], (want[:-2:2] + want[2::2]) / 2, rtol=0, atol=1e-12)
+
+
+def test_schema_rosbags_cannot_parse_falls_back_to_mcap_ros2_support(
+    trajectory: pa.Table,
+) -> None:
+    # A three-level type name is legal for mcap-ros2-support but not for rosbags' typesys.
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    out = io.BytesIO()
+    writer = Ros2McapWriter(out)
+    msgdef = store.generate_msgdef(MSGTYPES["pose"], ros_version=2)[0]
+    pose_schema = writer.register_msgdef("acme/arm/TcpPose", msgdef)
+    joints_schema = writer.register_msgdef(
+        MSGTYPES["joints"], store.generate_msgdef(MSGTYPES["joints"], ros_version=2)[0]
+    )
+    names = [f"joint_{j}" for j in range(SPEC.joints)]
+    rows = trajectory.to_pylist()
+    for row in rows:
+        sec, nanosec = divmod(row["device_time_ns"], 1_000_000_000)
+        header = {"stamp": {"sec": sec, "nanosec": nanosec}, "frame_id": "base"}
+        position = {"x": row["ee_x"], "y": row["ee_y"], "z": row["ee_z"]}
+        pose = {"header": header, "pose": {"position": position, "orientation": {"w": 1.0}}}
+        joints = {"header": header, "name": names, "position": [row[n] for n in names]}
+        writer.write_message(DEFAULT_TOPICS["pose"], pose_schema, pose, row["host_time_ns"])
+        writer.write_message(DEFAULT_TOPICS["joints"], joints_schema, joints, row["host_time_ns"])
+    writer.finish()
+    topic_map = TopicMap.from_dict(default_topic_map(with_wrench=False))
+    table = read_robot_log(out.getvalue(), "mcap", topic_map)
+    for name in ("host_time_ns", "device_time_ns", "ee_x", "ee_z", "joint_3"):
+        assert np.array_equal(table[name].to_numpy(), trajectory[name].to_numpy()), name
+
+
+def test_messages_stored_out_of_log_time_order_are_put_back_in_order(
+    trajectory: pa.Table,
+) -> None:
+    # MCAP allows any storage order; the reader takes file order and sorts by log time.
+    backwards = trajectory.take(np.arange(trajectory.num_rows)[::-1])
+    table = read_robot_log(write_mcap(backwards, "ros2"), "mcap", TOPIC_MAP)
+    for name in trajectory.schema.names:
+        assert np.array_equal(table[name].to_numpy(), trajectory[name].to_numpy()), name
