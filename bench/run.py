@@ -26,6 +26,7 @@ from bench import (
     derivatives_bench,
     manifest_bench,
     proof_throughput,
+    robotlogs_bench,
     sensor_tick,
     signals_bench,
 )
@@ -70,6 +71,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "backfill": backfill_bench.run,
     "signals": figures_runner(signals_bench, "5"),
     "manifest": figures_runner(manifest_bench, "6"),
+    "robotlogs": figures_runner(robotlogs_bench, "8"),
 }
 
 
