@@ -27,6 +27,7 @@ from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets.sessions.assets import load_session_envelope
 from robotrace_assets.settings import Settings
 from robotrace_assets.teleop import audit
 from robotrace_assets.teleop.config import LiveKitConfig
@@ -172,6 +173,83 @@ def egress_mp4(path: Path) -> Path:
     return path
 
 
+class LiveKitRoom:
+    """Events of one room as LiveKit's server would send them (built with its protocol)."""
+
+    def __init__(self, sid: str, prefix: str, start_ns: int, size: int) -> None:
+        self.sid, self.prefix, self.start_ns, self.size = sid, prefix, start_ns, size
+        self.room = room(sid, "RM_abc")
+
+    def egress(self, eid: str, who: str, status: str, name: str = "", **kw) -> str:
+        end_ns = self.start_ns + int(SECONDS * 1e9)
+        args = (self.prefix + name, self.size, self.start_ns, end_ns) if name else ()
+        kind = "egress_ended" if status != "EGRESS_ACTIVE" else "egress_started"
+        return event(kind, egress_info=egress_info(self.sid, eid, who, status, *args), **kw)
+
+    def operator_ended(self, **kw) -> str:
+        return self.egress("EG_op", f"operator:{OPERATOR}", "EGRESS_COMPLETE", "operator.mp4", **kw)
+
+    def until_room_finished(self) -> list[str]:
+        """Everything up to room_finished, which comes before the operator's egress ends."""
+        op, observer = f"operator:{OPERATOR}", participant("observer:rev-1", True)
+        return [
+            event("room_started", room=self.room),
+            event("participant_joined", room=self.room, participant=participant(op)),
+            event("participant_joined", room=self.room, participant=observer),
+            self.egress("EG_op", op, "EGRESS_ACTIVE"),
+            self.egress("EG_coach", "coach:coach-1", "EGRESS_ACTIVE"),
+            self.egress("EG_coach", "coach:coach-1", "EGRESS_COMPLETE", "coach.mp4"),
+            event("participant_left", room=self.room, participant=observer),
+            event("room_finished", room=self.room),
+        ]
+
+
+def write_egress_outputs(s3, bucket: str, tmp_path: Path, prefix: str) -> tuple[int, int]:
+    """Where Egress writes: the operator's MP4 (and a coach's, which must never become capture
+    media), plus the data-track telemetry with a jerk spike at 6 s; (start ns, MP4 size)."""
+    start_ns = time.time_ns() - int(SECONDS * 1e9)
+    video = egress_mp4(tmp_path / "operator.mp4")
+    s3.upload_file(str(video), bucket, prefix + "operator.mp4")
+    s3.upload_file(str(video), bucket, prefix + "coach.mp4")
+    spec = TrajectorySpec(seconds=SECONDS, seed=3, jerk_spikes=(6.0,), start_time_ns=start_ns)
+    write_parquet(synthesize_trajectory(spec), tmp_path / "telemetry.parquet")
+    s3.upload_file(str(tmp_path / "telemetry.parquet"), bucket, prefix + TELEMETRY_NAME)
+    return start_ns, video.stat().st_size
+
+
+def deliver_lifecycle(client: TestClient, lk: LiveKitRoom, get) -> None:
+    """Out of order, hostile and repeated deliveries; the hand-off runs exactly once."""
+    for item in lk.until_room_finished():
+        response = post_event(client, item, sign(item))
+        assert response.status_code == 200, response.text
+    assert get()["status"] == "closed"  # the operator's egress has not ended yet
+    ended = lk.operator_ended()
+    assert post_event(client, ended).status_code == 401  # unsigned
+    assert post_event(client, ended.replace("EG_op", "EG_zz"), sign(ended)).status_code == 401
+    stale = lk.operator_ended(created_at=int(time.time()) - 3600)
+    assert post_event(client, stale, sign(stale)).status_code == 400
+    assert post_event(client, ended, sign(ended)).status_code == 200  # the hand-off runs
+    assert post_event(client, ended, sign(ended)).status_code == 409  # replayed
+    for again in (lk.operator_ended(), event("room_finished", room=lk.room)):
+        assert post_event(client, again, sign(again)).status_code == 200  # same facts: no-op
+
+
+def assert_reviewed(store: ObjectStoreResource, segments: list[str], expected: dict) -> None:
+    complete = store.read_record(catalog.REVIEW_COMPLETE, "all") or []
+    bank = store.read_record(catalog.REGRESSION_BANK, "all") or []
+    assert complete and bank
+    assert {r["segment_id"] for r in complete + bank} <= set(segments)
+    assert {r["segment_id"] for r in bank} == {segments[1]}  # the spike at 6 s: 2nd segment
+    for row in complete + bank:
+        for name, value in expected.items():
+            assert row[name] == value, name
+        assert row["rules_version"] == "v4.2"
+        assert list(row["allowed_use"]) == ["robotics_training", "internal_eval"]
+        assert row["signal_jerk_peak"] is not None and row["blur_enforced"] is True
+    assert all(r["final_status"] == "approved" for r in complete)
+    assert all(r["final_status"] == "rejected" and r["reasons"] for r in bank)
+
+
 @pytest.mark.slow
 def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, tmp_path) -> None:
     _app, client, tenant, keys_ = service
@@ -188,73 +266,16 @@ def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, 
     client.post(
         f"/v1/robotics/sessions/{sid}/observers", json={"reviewer_id": "rev-1"}, headers=keys_["ok"]
     )
-    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
-    prefix = egress_prefix(tenant, session["media_session_id"])
 
-    # Egress writes the operator's MP4 (and the coach's, which must never become capture media)
-    start_ns = time.time_ns() - int(SECONDS * 1e9)
-    video = egress_mp4(tmp_path / "operator.mp4")
-    s3.upload_file(str(video), bucket, prefix + "operator.mp4")
-    s3.upload_file(str(video), bucket, prefix + "coach.mp4")
-    telemetry = synthesize_trajectory(
-        TrajectorySpec(
-            seconds=SECONDS, hz=100.0, seed=3, jerk_spikes=(6.0,), start_time_ns=start_ns
-        )
-    )
-    write_parquet(telemetry, tmp_path / "telemetry.parquet")
-    s3.upload_file(str(tmp_path / "telemetry.parquet"), bucket, prefix + TELEMETRY_NAME)
-    size = video.stat().st_size
-    end_ns = start_ns + int(SECONDS * 1e9)
-    op_identity, room_ = f"operator:{OPERATOR}", room(sid, "RM_abc")
+    def get() -> dict:
+        return client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
 
-    def egress(eid: str, who: str, status: str, name: str = "") -> dict:
-        args = (name, size, start_ns, end_ns) if name else ()
-        return {"egress_info": egress_info(sid, eid, who, status, *args)}
+    msess = get()["media_session_id"]
+    prefix = egress_prefix(tenant, msess)
+    start_ns, size = write_egress_outputs(s3, bucket, tmp_path, prefix)
+    deliver_lifecycle(client, LiveKitRoom(sid, prefix, start_ns, size), get)
 
-    op_ended = event(
-        "egress_ended", **egress("EG_op", op_identity, "EGRESS_COMPLETE", prefix + "operator.mp4")
-    )
-    room_finished = event("room_finished", room=room_)
-    bodies = [
-        event("room_started", room=room_),
-        event("participant_joined", room=room_, participant=participant(op_identity)),
-        event("participant_joined", room=room_, participant=participant("observer:rev-1", True)),
-        event("egress_started", **egress("EG_op", op_identity, "EGRESS_ACTIVE")),
-        event("egress_started", **egress("EG_coach", "coach:coach-1", "EGRESS_ACTIVE")),
-        event(
-            "egress_ended",
-            **egress("EG_coach", "coach:coach-1", "EGRESS_COMPLETE", prefix + "coach.mp4"),
-        ),
-        event("participant_left", room=room_, participant=participant("observer:rev-1", True)),
-        room_finished,  # before the operator's egress has ended: out of order
-    ]
-    for item in bodies:
-        response = post_event(client, item, sign(item))
-        assert response.status_code == 200, response.text
-    assert (
-        client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()["status"] == "closed"
-    )
-
-    # hostile deliveries are refused and change nothing
-    assert post_event(client, op_ended).status_code == 401  # unsigned
-    assert post_event(client, op_ended.replace("EG_op", "EG_zz"), sign(op_ended)).status_code == 401
-    stale = event(
-        "egress_ended",
-        created_at=int(time.time()) - 3600,
-        **egress("EG_op", op_identity, "EGRESS_COMPLETE", prefix + "operator.mp4"),
-    )
-    assert post_event(client, stale, sign(stale)).status_code == 400
-
-    assert post_event(client, op_ended, sign(op_ended)).status_code == 200  # the hand-off runs
-    assert post_event(client, op_ended, sign(op_ended)).status_code == 409  # replayed
-    again = event(
-        "egress_ended", **egress("EG_op", op_identity, "EGRESS_COMPLETE", prefix + "operator.mp4")
-    )
-    assert post_event(client, again, sign(again)).status_code == 200  # same fact, new id: no-op
-    late_finish = event("room_finished", room=room_)
-    assert post_event(client, late_finish, sign(late_finish)).status_code == 200
-
-    session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
+    session = get()
     assert session["status"] == "handed_off", session["audit"][-3:]
     segments = session["segment_ids"]
     assert len(segments) == 3  # 10 s cut at keyframes into <= 4 s pieces
@@ -262,49 +283,32 @@ def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, 
     assert kinds.count("handed_off") == 1 and "recording_refused" in kinds
     assert kinds.count("webhook_replayed") == 1
     assert {"participant_joined", "participant_left", "token_minted"} <= set(kinds)
-
     store = ObjectStoreResource(bucket=bucket)
-    audit_rows = store.read_record(audit.AUDIT_TABLE, sid)
-    assert [r["kind"] for r in audit_rows] == kinds  # the same log, in the catalog
+    assert [r["kind"] for r in store.read_record(audit.AUDIT_TABLE, sid)] == kinds
     assert store.read_record(audit.SESSIONS_TABLE, sid)[0]["status"] == "handed_off"
 
     for segment_id in segments:
         result = run_assets(instance, bucket, FULL, segment_id)
         assert result.success, failure_messages(result)
     assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
-    complete = store.read_record(catalog.REVIEW_COMPLETE, "all") or []
-    bank = store.read_record(catalog.REGRESSION_BANK, "all") or []
-    assert complete and bank
-    assert {r["segment_id"] for r in complete + bank} <= set(segments)
-    spiked = segments[1]  # the jerk spike at 6 s falls in the second 4 s segment
-    assert {r["segment_id"] for r in bank} == {spiked}
-    envelope_provenance = {
+    expected = {
         "operator_id": OPERATOR,
         "task_brief_id": BRIEF,
         "device_model": "ur5e_cell",
         "source": "teleop",
         "session_id": sid,
-        "media_session_id": session["media_session_id"],
+        "media_session_id": msess,
         "tenant_id": tenant,
         "license_scope_id": session["license"]["scope_id"],
         "consent_receipt_id": session["consent"]["receipt_id"],
         "safety_rules_version": "v4.2",
     }
-    for row in complete + bank:
-        for name, value in envelope_provenance.items():
-            assert row[name] == value, name
-        assert row["rules_version"] == "v4.2"
-        assert list(row["allowed_use"]) == ["robotics_training", "internal_eval"]
-        assert row["signal_jerk_peak"] is not None and row["blur_enforced"] is True
-    assert all(r["final_status"] == "approved" for r in complete)
-    assert all(r["final_status"] == "rejected" and r["reasons"] for r in bank)
-    # tier and room id are in the session's provenance, reachable from each clip's session
-    from robotrace_assets.sessions.assets import load_session_envelope
-
-    envelope = load_session_envelope(store, session["media_session_id"])
-    assert envelope.document["provenance"]["tier"] == 4
-    assert envelope.document["provenance"]["room_id"] == "RM_abc"
-    assert envelope.document["provenance"]["egress_ids"] == ["EG_op"]
+    assert_reviewed(store, segments, expected)
+    # tier and room id do not reach clip rows (session.provenance() omits them); they are in
+    # the clip's media session envelope, one lookup away by media_session_id
+    provenance = load_session_envelope(store, msess).document["provenance"]
+    assert provenance["tier"] == 4 and provenance["room_id"] == "RM_abc"
+    assert provenance["egress_ids"] == ["EG_op"]
 
 
 def record_and_close(client, s3, bucket, tmp_path: Path, sid: str, prefix: str, seconds: float):
