@@ -8,7 +8,8 @@ Clock mapping (the simulator's definitions, ``capture.sensors``):
 * ``host_time_ns``: the host/video clock. From a robot log: the recorder's log (receive) time
   of the pose message, plus the topic map's ``host_clock_offset_ns`` when the recording host's
   clock is known to differ from the camera's. Recorder and camera on one host share a clock;
-  the stamp-to-receive latency then shows up as a small positive clock offset, as it should.
+  the stamp-to-receive latency then shows up as a small negative clock offset (the robot's
+  stamp precedes the receive time), as it should.
 
 One row per pose message. Joint and wrench samples are put on the pose rows by linear
 interpolation on their own stamps (exact when they share the pose stamps, the usual case for

@@ -30,9 +30,11 @@ from rosbags.typesys import Stores, get_types_from_idl, get_types_from_msg, get_
 
 from robotrace_assets.robotlogs.errors import RobotLogError
 
-__all__ = ["MCAP_MAGIC", "Sink", "scan_mcap"]
+__all__ = ["MAX_CHUNK_BYTES", "MCAP_MAGIC", "Sink", "scan_mcap"]
 
 MCAP_MAGIC = b"\x89MCAP0\r\n"
+# Writers chunk at ~1-4 MiB; a chunk far beyond that is refused before it is decompressed.
+MAX_CHUNK_BYTES = 256 * 1024 * 1024
 # (log_time ns, publish_time ns, decoded message) for one topic.
 Sink = Callable[[Any, int, int], None]
 Decoder = Callable[[bytes], Any]
@@ -192,6 +194,11 @@ def _scan(stream: IO[bytes], sinks: Mapping[str, Sink]) -> list[str]:
     summary = reader.get_summary()
     present: set[str] = set()
     if summary is not None and summary.chunk_indexes:
+        biggest = max(c.uncompressed_size for c in summary.chunk_indexes)
+        if biggest > MAX_CHUNK_BYTES:  # a decompression bomb, or a writer gone wrong
+            raise RobotLogError(
+                f"MCAP chunk declares {biggest} bytes uncompressed (limit {MAX_CHUNK_BYTES})"
+            )
         present = {c.topic for c in summary.channels.values()}
         missing = sorted(set(sinks) - present)
         if missing:

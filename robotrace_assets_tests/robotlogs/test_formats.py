@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from mcap.writer import Writer as McapWriter
 from mcap_ros2.writer import Writer as Ros2McapWriter
 from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Writer as Bag2Writer
@@ -234,4 +235,36 @@ def test_messages_stored_out_of_log_time_order_are_put_back_in_order(
     backwards = trajectory.take(np.arange(trajectory.num_rows)[::-1])
     table = read_robot_log(write_mcap(backwards, "ros2"), "mcap", TOPIC_MAP)
     for name in trajectory.schema.names:
+        assert np.array_equal(table[name].to_numpy(), trajectory[name].to_numpy()), name
+
+
+def test_publish_time_and_integer_nanosecond_stamps(trajectory: pa.Table) -> None:
+    by_publish = TopicMap.from_dict(
+        {role: {"topic": t, "stamp": "publish_time"} for role, t in DEFAULT_TOPICS.items()}
+    )
+    table = read_robot_log(write_mcap(trajectory, "ros2"), "mcap", by_publish)
+    assert np.array_equal(table["device_time_ns"].to_numpy(), trajectory["host_time_ns"].to_numpy())
+    # JSON messages stamped with integer epoch nanoseconds (too big for float64: kept exact).
+    out = io.BytesIO()
+    writer = McapWriter(out)
+    writer.start("", "test")
+    schema = writer.register_schema("robot.Sample", "jsonschema", b"{}")
+    channel = writer.register_channel("/sample", "json", schema)
+    for row in trajectory.to_pylist():
+        sample = {
+            "stamp_ns": row["device_time_ns"],
+            "tcp": {"x": row["ee_x"], "y": row["ee_y"], "z": row["ee_z"]},
+            "q": [row[f"joint_{j}"] for j in range(SPEC.joints)],
+        }
+        writer.add_message(channel, row["host_time_ns"], json.dumps(sample).encode(), 0)
+    writer.finish()
+    one_message_type = TopicMap.from_dict(
+        {
+            "pose": {"topic": "/sample", "field": "tcp"},
+            "joints": {"topic": "/sample", "field": "q"},
+            "stamp": {"field": "stamp_ns"},
+        }
+    )
+    table = read_robot_log(out.getvalue(), "mcap", one_message_type)
+    for name in ("host_time_ns", "device_time_ns", "ee_y", "joint_6"):
         assert np.array_equal(table[name].to_numpy(), trajectory[name].to_numpy()), name

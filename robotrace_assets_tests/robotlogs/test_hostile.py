@@ -4,6 +4,7 @@ reason, never with a library's own exception and never with a partial table."""
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pyarrow as pa
@@ -289,3 +290,33 @@ def test_flipped_bytes_in_a_real_mcap_never_escape(good_mcap: bytes, data: st.Da
     except RobotLogError:
         return
     assert table.num_rows > 0
+
+
+def test_oversized_chunks_are_refused_before_decompression(
+    good_mcap: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from robotrace_assets.robotlogs import mcaplog
+
+    monkeypatch.setattr(mcaplog, "MAX_CHUNK_BYTES", 1000)  # the real file's chunks exceed it
+    with pytest.raises(RobotLogError, match="bytes uncompressed"):
+        read_robot_log(good_mcap, "mcap", TOPIC_MAP)
+
+
+def test_non_numeric_json_values_are_refused() -> None:
+    out = io.BytesIO()
+    writer = McapWriter(out)
+    writer.start("", "test")
+    schema = writer.register_schema("p", "jsonschema", b"{}")
+    channel = writer.register_channel(POSE, "json", schema)
+    body = {"timestamp": 5, "position": {"x": "left", "y": 0.0, "z": 0.0}}
+    writer.add_message(channel, 1, json.dumps(body).encode(), 1)
+    writer.finish()
+    one_topic = TopicMap.from_dict(
+        {
+            "pose": {"topic": POSE, "stamp": {"field": "timestamp"}},
+            "joints": {"topic": POSE, "field": "position.y"},
+        }
+    )
+    with pytest.raises(RobotLogError, match="not numbers") as caught:
+        read_robot_log(out.getvalue(), "mcap", one_topic)
+    assert caught.value.topic == POSE
