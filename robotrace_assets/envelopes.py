@@ -229,3 +229,16 @@ class SegmentEnvelope:
     @property
     def duration_s(self) -> float:
         return (self.ended_at - self.started_at).total_seconds()
+
+
+def changed_fields(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths at which two envelope documents differ (nested objects compared field by
+    field, lists whole): what a conflicting second envelope for a segment would change."""
+    changed = []
+    for name in sorted(set(old) | set(new)):
+        before, after = old.get(name), new.get(name)
+        if isinstance(before, dict) and isinstance(after, dict):
+            changed += changed_fields(before, after, f"{prefix}{name}.")
+        elif before != after:
+            changed.append(f"{prefix}{name}")
+    return changed

@@ -94,6 +94,8 @@ class ObjectStoreResource(ConfigurableResource):
         except ObjectNotFound:
             return None
 
-    def presigned_get(self, key: str, ttl_s: int = GET_URL_TTL_S) -> str:
-        """A short-lived GET URL. It is a credential: never log it."""
-        return presign_get(self.client(), self.bucket_name, key, ttl_s)
+    def presigned_get(
+        self, key: str, ttl_s: int = GET_URL_TTL_S, if_match: str | None = None
+    ) -> str:
+        """A short-lived GET URL, pinned to an ETag when given. A credential: never log it."""
+        return presign_get(self.client(), self.bucket_name, key, ttl_s, if_match)

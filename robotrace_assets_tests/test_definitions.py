@@ -36,6 +36,8 @@ def test_definitions_load() -> None:
         "multipart_etag_matches_parts",
         "content_type_expected",
         "raw_key_in_tenant_prefix",
+        "segment_belongs_to_session",
+        "declared_objects_proven",
         "object_unchanged_since_proof",
     }
     assert {s.name for s in defs.schedules or []} == {"derivative_refresh_schedule"}

@@ -26,31 +26,39 @@ from robotrace_assets.clips.rules import UnknownRulesVersion, rules_for, score
 from robotrace_assets.clips.signals import compute_signals, jerk_series
 from robotrace_assets.derivatives.assets import MEDIA_PROBE
 from robotrace_assets.envelopes import MediaSessionEnvelope
+from robotrace_assets.objectstore.client import ObjectChanged, get_pinned
 from robotrace_assets.partitions import segment_partitions
-from robotrace_assets.proof.assets import PROVIDER_PROOF, load_proof_record
-from robotrace_assets.proof.guard import require_proven
-from robotrace_assets.resources import ObjectNotFound, ObjectStoreResource
+from robotrace_assets.proof.assets import PROVIDER_PROOF, proven_object
+from robotrace_assets.proof.guard import confirm_unchanged, require_proven
+from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import load_segment_row
 from robotrace_assets.sessions.assets import load_session_envelope
 
 CLIPS = AssetKey(["clips", "clip"])
 
 
-def load_sensor_log(store: ObjectStoreResource, row: dict[str, Any]) -> pa.Table:
-    """The segment's trajectory log, checked against the SHA-256 its envelope declares."""
+def load_sensor_log(
+    store: ObjectStoreResource, row: dict[str, Any], proof: dict[str, Any]
+) -> pa.Table:
+    """The segment's trajectory log: exactly the bytes its proof read (If-Match on the proven
+    ETag, SHA-256 compared with the proven one)."""
+    segment_id = row["segment_id"]
     if not row.get("sensors_key"):
-        raise Failure(f"segment {row['segment_id']} has no sensor log; clips need a trajectory")
+        raise Failure(f"segment {segment_id} has no sensor log; clips need a trajectory")
+    proven = proven_object(proof, "sensors")
+    if proven is None or not proven.get("etag"):
+        raise Failure(f"segment {segment_id}: sensor log was not proven; re-prove the segment")
     try:
-        layout.check_key_within(row["sensors_key"], layout.tenant_raw_prefix(row["tenant_id"]))
-        data = store.get_bytes(row["sensors_key"])
-    except (layout.UnsafeKey, ObjectNotFound) as error:
-        raise Failure(f"segment {row['segment_id']}: sensor log: {error}") from None
-    if hashlib.sha256(data).hexdigest() != row["sensors_sha256"]:
-        raise Failure(f"segment {row['segment_id']}: sensor log SHA-256 differs from envelope")
+        data = get_pinned(store.client(), store.bucket_name, row["sensors_key"], proven["etag"])
+    except ObjectChanged as error:
+        confirm_unchanged(store, proof)  # records the proof as stale and alerts
+        raise Failure(f"segment {segment_id}: sensor log: {error}", allow_retries=False) from None
+    if hashlib.sha256(data).hexdigest() != proven["read_sha256"]:
+        raise Failure(f"segment {segment_id}: sensor log bytes differ from the proven ones")
     try:
         return pq.read_table(io.BytesIO(data))
     except (pa.ArrowInvalid, OSError) as error:
-        raise Failure(f"segment {row['segment_id']}: sensor log unreadable: {error}") from None
+        raise Failure(f"segment {segment_id}: sensor log unreadable: {error}") from None
 
 
 def _window(table: pa.Table, rel_s: np.ndarray, clip: ClipWindow) -> tuple[pa.Table, np.ndarray]:
@@ -145,7 +153,7 @@ def clip_rows(
                 # provenance: where the clip came from and what rights attach
                 **session.provenance(),
                 "raw_key": row["raw_key"],
-                "raw_sha256": row["raw_sha256"],
+                "raw_sha256": proof["sha256"],  # the SHA-256 the proof read: what was judged
                 "proof_integrity_status": proof["integrity_status"],
                 "proof_verified_at": proof["verified_at"],
                 "proof_request_id": proof["request_id"],
@@ -175,16 +183,18 @@ def clip_rows(
 )
 def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> MaterializeResult:
     segment_id = context.partition_key
-    require_proven(context.instance, object_store, segment_id)
+    proof = require_proven(context.instance, object_store, segment_id)
     row = load_segment_row(object_store, segment_id)
     session = load_session_envelope(object_store, row["media_session_id"])
+    if session.tenant_id != row["tenant_id"] or segment_id not in session.segment_ids:
+        # The proof's session check refuses this; never take another tenant's consent/license.
+        raise Failure(f"segment {segment_id}: media session does not own it", allow_retries=False)
     probes = object_store.read_record(catalog.MEDIA_PROBES, segment_id)
     if not probes:
         raise Failure(f"segment {segment_id} has no media probe: materialize its derivatives")
-    proof = load_proof_record(object_store, segment_id)
-    table = load_sensor_log(object_store, row)
+    table = load_sensor_log(object_store, row, proof)
     try:
-        rows, traces, jerk_limit = clip_rows(row, session, probes[0], proof or {}, table)
+        rows, traces, jerk_limit = clip_rows(row, session, probes[0], proof, table)
     except UnknownRulesVersion as error:
         raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
     key = object_store.write_record(catalog.CLIPS, segment_id, rows)
@@ -192,7 +202,12 @@ def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> M
         object_store.put_bytes(
             layout.clip_index_key(clip_row["clip_id"]),
             json.dumps(
-                {"segment_id": segment_id, "media_session_id": row["media_session_id"]}
+                {
+                    "segment_id": segment_id,
+                    "media_session_id": row["media_session_id"],
+                    # Decisions name the bytes they judged; they never carry over to others.
+                    "source_sha256": proof["sha256"],
+                }
             ).encode(),
             layout.JSON_CONTENT_TYPE,
         )

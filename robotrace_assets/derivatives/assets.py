@@ -30,9 +30,10 @@ from robotrace_assets import catalog, layout
 from robotrace_assets.derivatives.media import DerivativeError, DerivativeSet, make_derivatives
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
 from robotrace_assets.derivatives.publish import DerivativeFile, PublishError, publish
+from robotrace_assets.objectstore.client import pin_headers
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.proof.guard import require_proven
+from robotrace_assets.proof.guard import confirm_unchanged, require_proven
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import load_segment_row
 
@@ -85,22 +86,35 @@ def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
 def derive_segment(
     context: AssetExecutionContext, store: ObjectStoreResource, segment_id: str
 ) -> SegmentDerivatives:
-    require_proven(context.instance, store, segment_id)
+    proof = require_proven(context.instance, store, segment_id)
     row = load_segment_row(store, segment_id)
     profile = CURRENT_PROFILE
     prefix = layout.derivative_prefix(
         row["tenant_id"], row["media_session_id"], segment_id, profile.version
     )
-    url = store.presigned_get(row["raw_key"], ttl_s=15 * 60)  # a credential: never logged
+    # Pinned to the proven bytes: every request ffmpeg makes carries If-Match on the proven
+    # ETag, so an object replaced since the proof answers 412 instead of feeding other bytes.
+    url = store.presigned_get(row["raw_key"], ttl_s=15 * 60, if_match=proof["etag"])
     with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
-        made = make_derivatives(url, Path(temp), profile, duration_hint_s=row["duration_s"])
+        try:
+            made = make_derivatives(
+                url,
+                Path(temp),
+                profile,
+                duration_hint_s=row["duration_s"],
+                headers=pin_headers(proof["etag"]),
+            )
+        except DerivativeError as error:
+            if not (unchanged := confirm_unchanged(store, proof)).passed:
+                raise DerivativeError(unchanged.description) from None
+            raise error
         published = publish(
             store.client(),
             store.bucket_name,
             _files(made, prefix),
             source_segment_id=segment_id,
             source_key=row["raw_key"],
-            source_sha256=row["raw_sha256"],
+            source_sha256=proof["sha256"],
             profile_version=profile.version,
             profile_fingerprint=profile.fingerprint(),
             expiry_days=store.settings.derivative_expiry_days,
@@ -110,7 +124,7 @@ def derive_segment(
     lineage = {
         "source_segment_id": segment_id,
         "source_key": row["raw_key"],
-        "source_sha256": row["raw_sha256"],
+        "source_sha256": proof["sha256"],
         "profile_version": profile.version,
         "profile_fingerprint": profile.fingerprint(),
     }

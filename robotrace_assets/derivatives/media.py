@@ -33,7 +33,7 @@ import statistics
 import subprocess
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -265,8 +265,18 @@ def _tail(stderr: str, source: str) -> str:
     return text if len(text) <= _TAIL_CHARS else "..." + text[-_TAIL_CHARS:]
 
 
-def _input(source: str, profile: DerivativeProfile, *, decode: bool) -> Any:
-    """ffmpeg input node for a local path or an http(s) URL, streamed (never copied first)."""
+def _input(
+    source: str,
+    profile: DerivativeProfile,
+    *,
+    decode: bool,
+    headers: Mapping[str, str] | None = None,
+) -> Any:
+    """ffmpeg input node for a local path or an http(s) URL, streamed (never copied first).
+
+    ``headers`` go with every request ffmpeg makes, ranged ones included: an If-Match pin
+    makes the store answer 412 rather than serve bytes other than the proven ones.
+    """
     opts: dict[str, Any] = {}
     if decode:
         opts["threads"] = profile.threads
@@ -280,6 +290,8 @@ def _input(source: str, profile: DerivativeProfile, *, decode: bool) -> Any:
             "reconnect_delay_max": 5,
             "rw_timeout": _RW_TIMEOUT_US,
         }
+        if headers:
+            opts["headers"] = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
         return ffmpeg.input(source, **opts)
     path = Path(source)
     if not path.is_file():
@@ -466,14 +478,19 @@ def _probe(log: _PacketLog, stderr: str) -> MediaProbe:
     return probe
 
 
-def _preflight(source: str, work: Path, profile: DerivativeProfile) -> MediaProbe:
+def _preflight(
+    source: str,
+    work: Path,
+    profile: DerivativeProfile,
+    headers: Mapping[str, str] | None = None,
+) -> MediaProbe:
     """Stream-copy pass (no decode) that measures the segment when no duration was given.
 
     It costs one extra read of the source (a second download for a URL) but no decoding.
     """
     log_path = work / "preflight.framemd5"
     _, stderr = _run(
-        [_packets_output(_input(source, profile, decode=False), log_path)],
+        [_packets_output(_input(source, profile, decode=False, headers=headers), log_path)],
         source,
         "measuring source",
     )
@@ -514,7 +531,13 @@ def _hint_fits(hint_s: float, probe: MediaProbe, profile: DerivativeProfile) -> 
     return abs(hint_s - probe.duration_s) <= probe.duration_s / profile.thumbnails / 2
 
 
-def _redo_stills(source: str, work: Path, probe: MediaProbe, profile: DerivativeProfile) -> None:
+def _redo_stills(
+    source: str,
+    work: Path,
+    probe: MediaProbe,
+    profile: DerivativeProfile,
+    headers: Mapping[str, str] | None = None,
+) -> None:
     """Remake thumbnails and sheet with the measured duration (a second decode).
 
     Only needed when the caller's duration hint was wrong: then the stills of the single
@@ -523,7 +546,7 @@ def _redo_stills(source: str, work: Path, probe: MediaProbe, profile: Derivative
     for stale in [*_thumbs_in(work), work / SHEET_NAME]:
         stale.unlink(missing_ok=True)
     stills = _select_stills(
-        _input(source, profile, decode=True)["v:0"], probe.duration_s, profile
+        _input(source, profile, decode=True, headers=headers)["v:0"], probe.duration_s, profile
     ).filter_multi_output("split", 2)
     _run(
         [
@@ -561,6 +584,7 @@ def make_derivatives(
     out_dir: Path,
     profile: DerivativeProfile,
     duration_hint_s: float | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> DerivativeSet:
     """Proxy, thumbnails and contact sheet from ONE ffmpeg process and ONE decode.
 
@@ -575,8 +599,8 @@ def make_derivatives(
     started = time.perf_counter()
     work = _new_workdir(out_dir)
     try:
-        duration_s = duration_hint_s or _preflight(source, work, profile).duration_s
-        src = _input(source, profile, decode=True)
+        duration_s = duration_hint_s or _preflight(source, work, profile, headers).duration_s
+        src = _input(source, profile, decode=True, headers=headers)
         branches = src["v:0"].filter_multi_output("split", 2)
         stills = _select_stills(branches[1], duration_s, profile).filter_multi_output("split", 2)
         _, stderr = _run(
@@ -592,7 +616,7 @@ def make_derivatives(
         probe = _probe(_read_packet_log(work / _PACKETS_NAME), stderr)
         _require(work / PROXY_NAME, "proxy")
         if not (_hint_fits(duration_s, probe, profile) and _stills_ok(work, probe, profile)):
-            _redo_stills(source, work, probe, profile)
+            _redo_stills(source, work, probe, profile, headers)
         if not _stills_ok(work, probe, profile):
             raise DerivativeError("ffmpeg produced too few thumbnails or no contact sheet")
         proxy, thumbs, sheet = _publish(work, out_dir)

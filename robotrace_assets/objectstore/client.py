@@ -96,10 +96,45 @@ def presign_upload_part(
     return client.generate_presigned_url("upload_part", Params=params, ExpiresIn=ttl_s)
 
 
-def presign_get(client: S3Client, bucket: str, key: str, ttl_s: int = GET_URL_TTL_S) -> str:
-    return client.generate_presigned_url(
-        "get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=ttl_s
-    )
+def presign_get(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    ttl_s: int = GET_URL_TTL_S,
+    if_match: str | None = None,
+) -> str:
+    """A GET URL. With `if_match` (an ETag) the If-Match header is signed into it: the reader
+    must send `pin_headers(etag)`, and a replaced object answers 412 instead of other bytes."""
+    params = {"Bucket": bucket, "Key": key}
+    if if_match:
+        params["IfMatch"] = quoted(if_match)
+    return client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_s)
+
+
+class ObjectChanged(RuntimeError):
+    """A pinned read found another object (or none) where the proven one was."""
+
+
+def quoted(etag: str) -> str:
+    return f'"{etag.strip(chr(34))}"'
+
+
+def pin_headers(etag: str) -> dict[str, str]:
+    """The headers a reader of a pinned URL sends."""
+    return {"If-Match": quoted(etag)}
+
+
+def get_pinned(client: S3Client, bucket: str, key: str, etag: str) -> bytes:
+    """The object's bytes if it is still the one with `etag`; ObjectChanged otherwise."""
+    try:
+        return client.get_object(Bucket=bucket, Key=key, IfMatch=quoted(etag))["Body"].read()
+    except client.exceptions.ClientError as error:
+        code = error_code(error)
+        if code in ("PreconditionFailed", "412"):
+            raise ObjectChanged(f"{key} was replaced after its proof") from None
+        if code in ("404", "NoSuchKey", "NotFound"):
+            raise ObjectChanged(f"{key} was deleted after its proof") from None
+        raise
 
 
 def error_code(error: BaseException) -> str:

@@ -8,7 +8,6 @@ from typing import Any
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -24,6 +23,24 @@ from robotrace_assets.segments.assets import RAW_VIDEO, SEGMENT, SEGMENT_PARTS, 
 PROVIDER_PROOF = AssetKey(["proof", "provider_proof"])
 
 
+def declared_objects(envelope: dict[str, Any]) -> tuple[rules.ObjectExpectation, ...]:
+    """Every object the envelope declares besides the raw video: the sensor log, then the rest."""
+    objects = []
+    if sensors := envelope.get("sensors"):
+        objects.append(
+            rules.ObjectExpectation(
+                "sensors", sensors["object_key"], sensors["size_bytes"], sensors.get("sha256"), None
+            )
+        )
+    for o in envelope.get("objects", ()):
+        objects.append(
+            rules.ObjectExpectation(
+                o["role"], o["object_key"], o["size_bytes"], o.get("sha256"), o["content_type"]
+            )
+        )
+    return tuple(objects)
+
+
 def expectation(row: dict[str, Any]) -> rules.Expectation:
     return rules.Expectation(
         segment_id=row["segment_id"],
@@ -34,6 +51,8 @@ def expectation(row: dict[str, Any]) -> rules.Expectation:
         content_type=row["raw_content_type"],
         part_count=row["part_count"],
         part_size_bytes=row["part_size_bytes"],
+        media_session_id=row["media_session_id"],
+        objects=declared_objects(json.loads(row["envelope"])),
     )
 
 
@@ -58,6 +77,8 @@ def proof_record(
         "declared_size": expect.size_bytes,
         "sha256": obs.read_sha256,
         "declared_sha256": expect.sha256,
+        # A buyer policy can require hashes the client declared, not only ones we observed.
+        "sha256_declared": expect.sha256 is not None,
         "etag": obs.etag,
         "checksum_sha256": obs.checksum_sha256,
         "checksum_type": extra.get("checksum_type"),
@@ -71,6 +92,9 @@ def proof_record(
         "failed_checks": [f.check for f in verdict.failed()],
         "verified_at": datetime.now(UTC).isoformat(),
         "read_seconds": extra.get("read_seconds"),
+        "objects": json.dumps([asdict(o) for o in obs.objects]),
+        # Every later read of these objects is pinned to what was proven (If-Match on the ETag).
+        "pins": json.dumps(rules.proven_pins(expect, obs), sort_keys=True),
         "expectation": asdict(expect),
         "observation": asdict(obs),
     }
@@ -84,11 +108,40 @@ def load_proof_record(store: ObjectStoreResource, segment_id: str) -> dict[str, 
 def observation_from_record(record: dict[str, Any]) -> rules.Observation:
     data = json.loads(record["observation"])
     data["parts"] = tuple(rules.PartRow(**p) for p in data["parts"])
+    data["objects"] = tuple(rules.ObjectObservation(**o) for o in data.get("objects", ()))
+    session = data.get("session")
+    data["session"] = rules.SessionFacts(**session) if session else None
     return rules.Observation(**data)
 
 
 def expectation_from_record(record: dict[str, Any]) -> rules.Expectation:
-    return rules.Expectation(**json.loads(record["expectation"]))
+    data = json.loads(record["expectation"])
+    data["objects"] = tuple(rules.ObjectExpectation(**o) for o in data.get("objects", ()))
+    return rules.Expectation(**data)
+
+
+def pins_from_record(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Object key -> the etag, size and last-modified its proof read."""
+    if record.get("pins"):
+        return json.loads(record["pins"])
+    if not record.get("etag"):
+        return {}
+    # A record written before declared objects were proven pins the raw video alone.
+    return {
+        record["object_key"]: {
+            "etag": record["etag"],
+            "size": record["byte_size"],
+            "last_modified": record["last_modified"],
+        }
+    }
+
+
+def proven_object(record: dict[str, Any], role: str) -> dict[str, Any] | None:
+    """The proven observation of a declared object (e.g. "sensors"), or None."""
+    for found in json.loads(record.get("objects") or "[]"):
+        if found["role"] == role:
+            return found
+    return None
 
 
 @asset(
@@ -108,12 +161,7 @@ def provider_proof(
     expect = expectation(row)
     catalog_parts = object_store.read_record(catalog.PARTS, expect.segment_id) or []
     obs, extra = observe(object_store.client(), object_store.bucket_name, expect, catalog_parts)
-    if not obs.exists and not obs.skipped:
-        raise Failure(
-            f"segment {expect.segment_id}: raw object {expect.object_key} does not exist "
-            "(upload incomplete or deleted); nothing to prove yet",
-            allow_retries=False,
-        )
+    # A missing object is recorded and fails the checks (which alert), like any other verdict.
     verdict = rules.evaluate(expect, obs)
     record = proof_record(object_store, row, expect, obs, extra, verdict)
     key = object_store.write_record(catalog.PROOFS, expect.segment_id, [record])
@@ -130,6 +178,8 @@ def provider_proof(
             "byte_size": obs.size,
             "declared_size": expect.size_bytes,
             "sha256": obs.read_sha256 or "",
+            "sha256_declared": expect.sha256 is not None,
+            "declared_objects": MetadataValue.json({o.role: o.object_key for o in expect.objects}),
             "etag": obs.etag or "",
             "parts": len(obs.parts),
             "read_seconds": extra.get("read_seconds"),

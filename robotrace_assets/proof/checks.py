@@ -24,8 +24,10 @@ from robotrace_assets.proof.assets import (
     expectation_from_record,
     load_proof_record,
     observation_from_record,
+    pins_from_record,
 )
-from robotrace_assets.proof.observe import head, head_observation
+from robotrace_assets.proof.guard import mark_stale
+from robotrace_assets.proof.observe import current_objects
 from robotrace_assets.resources import ObjectStoreResource
 
 PROOF_CHECK_SPECS = [
@@ -77,10 +79,14 @@ def provider_proof_checks(
     }
     if rules.UNCHANGED in selected:
         if rules.key_is_safe(expect)[0]:
-            now = head_observation(
-                head(object_store.client(), object_store.bucket_name, expect.object_key)
-            )
-            findings[rules.UNCHANGED] = rules.check_unchanged(record, now)
+            pins = pins_from_record(record)
+            now = current_objects(object_store.client(), object_store.bucket_name, pins)
+            findings[rules.UNCHANGED] = rules.check_unchanged(pins, now)
+            if (
+                not findings[rules.UNCHANGED].passed
+                and record["integrity_status"] == rules.VERIFIED
+            ):
+                mark_stale(object_store, record, findings[rules.UNCHANGED])
         else:
             findings[rules.UNCHANGED] = rules.Finding(
                 rules.UNCHANGED,

@@ -4,11 +4,15 @@ Dagster's blocking checks stop downstream steps only inside the run that execute
 manual run, a backfill or an automation condition would still materialize downstream. So a
 downstream asset calls `require_proven` first and refuses unless, for its segment partition:
 every provider-proof check has run, its latest execution passed, it ran after the latest proof
-materialization, and the recorded proof says "verified".
+materialization, the recorded proof says "verified", and a HEAD of every proven object (raw video
+and declared objects) still answers with the ETag, size and time the proof read. An object
+replaced or deleted since marks the proof stale (recorded and alerted) and publishes nothing.
+The gate hands back the proof record: every later read is pinned to its ETags (If-Match).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from dagster import AssetCheckKey, AssetRecordsFilter, DagsterInstance, Failure, MetadataValue
@@ -18,8 +22,11 @@ from dagster._core.storage.asset_check_execution_record import (
     AssetCheckExecutionRecordStatus,
 )
 
+from robotrace_assets import catalog
+from robotrace_assets.alerts.notify import Alert, send
 from robotrace_assets.proof import rules
-from robotrace_assets.proof.assets import PROVIDER_PROOF, load_proof_record
+from robotrace_assets.proof.assets import PROVIDER_PROOF, load_proof_record, pins_from_record
+from robotrace_assets.proof.observe import current_objects
 from robotrace_assets.resources import ObjectStoreResource
 
 PROOF_CHECK_KEYS = [AssetCheckKey(PROVIDER_PROOF, name) for name in rules.CHECK_NAMES]
@@ -39,7 +46,7 @@ def _evaluated_at(execution: AssetCheckExecutionRecord) -> float:
     return execution.event.timestamp if execution.event else execution.create_timestamp
 
 
-def proof_gate(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> ProofGate:
+def _check_reasons(instance: DagsterInstance, segment_id: str) -> list[str]:
     reasons: list[str] = []
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         PROOF_CHECK_KEYS, partition_filter=PartitionKeyFilter(key=segment_id)
@@ -60,21 +67,68 @@ def proof_gate(instance: DagsterInstance, store: ObjectStoreResource, segment_id
             reasons.append(f"{key.name}: did not complete (run {execution.run_id[:8]})")
         elif proven_at is not None and _evaluated_at(execution) < proven_at:
             reasons.append(f"{key.name}: older than the latest proof; re-run the checks")
+    return reasons
+
+
+def mark_stale(store: ObjectStoreResource, record: dict, finding: rules.Finding) -> dict:
+    """Record that a proven object changed after its proof, and alert. Idempotent."""
+    if record["integrity_status"] == rules.STALE:
+        return record
+    failed = sorted({*(record.get("failed_checks") or []), rules.UNCHANGED})
+    stale = {
+        **record,
+        "integrity_status": rules.STALE,
+        "failed_checks": failed,
+        "stale_reason": finding.description,
+    }
+    store.write_record(catalog.PROOFS, record["segment_id"], [stale])
+    send(
+        Alert(
+            "proof_stale",
+            f"segment {record['segment_id']}: proven bytes changed after the proof",
+            {
+                "segment_id": record["segment_id"],
+                "media_session_id": record.get("media_session_id"),
+                "check": rules.UNCHANGED,
+                "reason": finding.description,
+                "expected": json.dumps(finding.expected, default=str)[:1000],
+                "actual": json.dumps(finding.actual, default=str)[:1000],
+            },
+        )
+    )
+    return stale
+
+
+def confirm_unchanged(store: ObjectStoreResource, record: dict) -> rules.Finding:
+    """HEAD every proven object; a replacement or deletion marks the proof stale."""
+    pins = pins_from_record(record)
+    finding = rules.check_unchanged(pins, current_objects(store.client(), store.bucket_name, pins))
+    if not finding.passed:
+        mark_stale(store, record, finding)
+    return finding
+
+
+def proof_gate(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> ProofGate:
+    reasons = _check_reasons(instance, segment_id)
     record = load_proof_record(store, segment_id)
     if record is None:
         reasons.append("no proof record in the catalog")
     elif record["integrity_status"] != rules.VERIFIED:
         reasons.append(f"recorded proof is {record['integrity_status']}")
+    elif not (unchanged := confirm_unchanged(store, record)).passed:
+        reasons.append(f"{rules.UNCHANGED}: {unchanged.description}")
     return ProofGate(segment_id, not reasons, tuple(reasons), record)
 
 
-def require_proven(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> None:
-    """Raise a Failure (no retries) unless the segment's provider proof is verified and current."""
+def require_proven(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> dict:
+    """The proof record, or a Failure (no retries) unless the segment's provider proof is
+    verified, current, and its objects are still the ones proven."""
     gate = proof_gate(instance, store, segment_id)
-    if not gate.passed:
+    if not gate.passed or gate.record is None:
         raise Failure(
             description=f"segment {segment_id} is not proven; refusing to continue: "
             + "; ".join(gate.reasons),
             metadata={"reasons": MetadataValue.json(list(gate.reasons))},
             allow_retries=False,
         )
+    return gate.record

@@ -7,18 +7,30 @@ the HEAD's ETag (If-Match) so that a replacement mid-read fails instead of mixin
 
 from __future__ import annotations
 
+import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, replace
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
+from robotrace_assets import layout
+from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
 from robotrace_assets.objectstore.client import S3Client, error_code
 from robotrace_assets.objectstore.multipart import PartRange
 from robotrace_assets.proof.digest import CHUNK_SIZE, digest_chunks
-from robotrace_assets.proof.rules import Expectation, Observation, PartRow, key_is_safe
+from robotrace_assets.proof.rules import (
+    Expectation,
+    ObjectExpectation,
+    ObjectObservation,
+    Observation,
+    PartRow,
+    SessionFacts,
+    key_is_safe,
+    object_key_is_safe,
+)
 from robotrace_assets.segments.parts import completed_parts
 
 NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
@@ -53,11 +65,15 @@ def observe(
     catalog_parts: Sequence[dict[str, Any]] = (),
 ) -> tuple[Observation, dict[str, Any]]:
     """The observation and extra provenance (request id, encryption, tags, timings)."""
+    context = {
+        "objects": tuple(observe_object(client, bucket, expect, o) for o in expect.objects),
+        "session": session_facts(client, bucket, expect),
+    }
     safe, why = key_is_safe(expect)
     if not safe:
-        return Observation(exists=False, skipped=why), {}
+        return Observation(exists=False, skipped=why, **context), {}
     response = head(client, bucket, expect.object_key)
-    base = head_observation(response)
+    base = replace(head_observation(response), **context)
     if response is None:
         return base, {}
     extra: dict[str, Any] = {
@@ -109,6 +125,62 @@ def observe(
         parts_source=_source(parts),
     )
     return observation, extra
+
+
+def current_objects(client: S3Client, bucket: str, keys: Iterable[str]) -> dict[str, Observation]:
+    """HEAD each proven object now: what check_unchanged compares with the proof's pins."""
+    return {key: head_observation(head(client, bucket, key)) for key in keys}
+
+
+def observe_object(
+    client: S3Client, bucket: str, expect: Expectation, want: ObjectExpectation
+) -> ObjectObservation:
+    """HEAD one declared object, then read it in full (pinned to that HEAD) for its SHA-256."""
+    safe, why = object_key_is_safe(expect, want.object_key)
+    if not safe:
+        return ObjectObservation(want.role, want.object_key, exists=False, skipped=why)
+    seen = head_observation(head(client, bucket, want.object_key))
+    found = ObjectObservation(
+        want.role,
+        want.object_key,
+        exists=seen.exists,
+        size=seen.size,
+        etag=seen.etag,
+        content_type=seen.content_type,
+        last_modified=seen.last_modified,
+    )
+    if not seen.exists:
+        return found
+    sha = hashlib.sha256()
+    try:
+        body = client.get_object(Bucket=bucket, Key=want.object_key, IfMatch=f'"{seen.etag}"')
+        for chunk in body["Body"].iter_chunks(CHUNK_SIZE):
+            sha.update(chunk)
+    except ClientError as error:
+        return replace(found, read_error=f"GET failed: {error_code(error)}")
+    except (BotoCoreError, Urllib3Error, OSError) as error:
+        return replace(found, read_error=f"GET broke off: {type(error).__name__}")
+    return replace(found, read_sha256=sha.hexdigest())
+
+
+def session_facts(client: S3Client, bucket: str, expect: Expectation) -> SessionFacts:
+    """What the segment's media session envelope says: its tenant and whether it lists us."""
+    session_id = expect.media_session_id
+    try:
+        raw = client.get_object(Bucket=bucket, Key=layout.session_envelope_key(session_id))
+        envelope = MediaSessionEnvelope.parse(raw["Body"].read())
+    except ClientError as error:
+        return SessionFacts(session_id, False, error=f"envelope unreadable: {error_code(error)}")
+    except EnvelopeError as error:
+        return SessionFacts(session_id, False, error=str(error)[:300])
+    if envelope.media_session_id != session_id:
+        return SessionFacts(session_id, False, error="envelope names another media session")
+    return SessionFacts(
+        session_id,
+        True,
+        tenant_id=envelope.tenant_id,
+        lists_segment=expect.segment_id in envelope.segment_ids,
+    )
 
 
 def _source(parts: Sequence[dict[str, Any]]) -> str:

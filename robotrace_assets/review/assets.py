@@ -20,6 +20,7 @@ from dagster import (
 from robotrace_assets import catalog, layout
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.partitions import segment_partitions
+from robotrace_assets.proof.guard import require_proven
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.decisions import (
     APPROVED,
@@ -75,6 +76,7 @@ def reviewed_row(clip: dict[str, Any], decisions: list[Decision]) -> dict[str, A
         decisions,
         has_consent=bool(clip.get("consent_receipt_id")),
         has_license=bool(clip.get("license_scope_id")),
+        source_sha256=clip["raw_sha256"],
     )
     return {
         **clip,
@@ -106,6 +108,7 @@ def clip_review(
     context: AssetExecutionContext, object_store: ObjectStoreResource
 ) -> MaterializeResult:
     segment_id = context.partition_key
+    require_proven(context.instance, object_store, segment_id)
     clips = object_store.read_record(catalog.CLIPS, segment_id)
     if clips is None:
         raise Failure(f"segment {segment_id} has no clips yet: materialize clips/clip")

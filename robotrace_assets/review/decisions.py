@@ -34,6 +34,7 @@ class Decision:
     value: float | None
     rationale: str
     decided_at: datetime
+    source_sha256: str | None = None  # the bytes judged; None only for a decision being built
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -47,6 +48,8 @@ class Decision:
         }
         if self.segment_id:
             doc["segment_id"] = self.segment_id
+        if self.source_sha256:
+            doc["source_sha256"] = self.source_sha256
         if self.action == "override_score":
             doc.update(score=self.score, value=self.value)
         return doc
@@ -72,6 +75,7 @@ def parse_decision(raw: bytes | Mapping[str, Any]) -> Decision:
         value=doc.get("value"),
         rationale=doc["rationale"].strip(),
         decided_at=parse_time(doc["decided_at"], "decided_at"),
+        source_sha256=doc["source_sha256"],
     )
 
 
@@ -99,10 +103,15 @@ def fold(
     *,
     has_consent: bool,
     has_license: bool,
+    source_sha256: str | None = None,
 ) -> ReviewedClip:
     """The reviewed state of one clip: the latest approve/reject wins, overrides apply per
-    score; a clip without a consent receipt or a license scope is never approved."""
-    ordered = sorted((d for d in decisions if d.clip_id == clip_id), key=lambda d: d.decided_at)
+    score; a clip without a consent receipt or a license scope is never approved. With
+    `source_sha256`, only decisions made on those bytes count: a decision on content that was
+    since replaced under the same clip id never carries over."""
+    mine = [d for d in decisions if d.clip_id == clip_id]
+    other_bytes = [d for d in mine if source_sha256 and d.source_sha256 != source_sha256]
+    ordered = sorted((d for d in mine if d not in other_bytes), key=lambda d: d.decided_at)
     reviewer_scores: dict[str, float] = {}
     verdict: Decision | None = None
     for decision in ordered:
@@ -111,6 +120,8 @@ def fold(
         elif decision.action in ("approve", "reject"):
             verdict = decision
     reasons = list(machine_reasons)
+    if other_bytes:
+        reasons.append(f"{len(other_bytes)} decisions judged other bytes and were not applied")
     status = machine_status
     if verdict is not None:
         status = APPROVED if verdict.action == "approve" else REJECTED

@@ -15,14 +15,15 @@ from robotrace_assets.objectstore.client import S3Client, error_code
 from robotrace_assets.review.decisions import Decision, DecisionError, parse_decision
 
 
-def segment_of_clip(client: S3Client, bucket: str, clip_id: str) -> str:
+def clip_index(client: S3Client, bucket: str, clip_id: str) -> dict[str, str]:
+    """Where a clip lives (segment, media session) and the SHA-256 of the bytes it was cut from."""
     try:
         body = client.get_object(Bucket=bucket, Key=layout.clip_index_key(clip_id))["Body"].read()
     except ClientError as error:
         if error_code(error) in ("404", "NoSuchKey", "NotFound"):
             raise DecisionError(f"unknown clip {clip_id}: no such clip has been cut") from None
         raise
-    return json.loads(body)["segment_id"]
+    return json.loads(body)
 
 
 def submit(
@@ -39,11 +40,13 @@ def submit(
 ) -> tuple[Decision, str]:
     """Validate a decision and write it to the decisions prefix, as any review tool would."""
     now = now or datetime.now(UTC)
+    index = clip_index(client, bucket, clip_id)
     document = {
         "schema_version": "1",
         "decision_id": new_id("dec", now, random.SystemRandom()),
         "clip_id": clip_id,
-        "segment_id": segment_of_clip(client, bucket, clip_id),
+        "segment_id": index["segment_id"],
+        "source_sha256": index.get("source_sha256"),
         "reviewer_id": reviewer_id,
         "action": action,
         "rationale": rationale,
@@ -66,10 +69,17 @@ def file_decision(client: S3Client, bucket: str, raw: bytes) -> Decision:
     """Validate a submitted decision and file it under its segment. Never overwrites: a
     decision id is filed once, so the record stays append-only."""
     decision = parse_decision(raw)
-    segment_id = decision.segment_id or segment_of_clip(client, bucket, decision.clip_id)
-    indexed = segment_of_clip(client, bucket, decision.clip_id)
-    if indexed != segment_id:
-        raise DecisionError(f"clip {decision.clip_id} belongs to {indexed}, not {segment_id}")
+    index = clip_index(client, bucket, decision.clip_id)
+    segment_id = decision.segment_id or index["segment_id"]
+    if index["segment_id"] != segment_id:
+        raise DecisionError(
+            f"clip {decision.clip_id} belongs to {index['segment_id']}, not {segment_id}"
+        )
+    if decision.source_sha256 != index.get("source_sha256"):
+        raise DecisionError(
+            f"decision judged bytes {decision.source_sha256} but clip {decision.clip_id} is now "
+            f"cut from {index.get('source_sha256')}: review the current content"
+        )
     key = layout.filed_decision_key(segment_id, decision.decision_id)
     try:
         client.head_object(Bucket=bucket, Key=key)

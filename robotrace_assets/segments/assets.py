@@ -1,5 +1,8 @@
 """Segment assets: the validated envelope and the multipart part table, one partition each."""
 
+import hashlib
+import json
+from datetime import UTC, datetime
 from typing import Any
 
 from dagster import (
@@ -13,9 +16,11 @@ from dagster import (
 )
 
 from robotrace_assets import catalog, layout
-from robotrace_assets.envelopes import EnvelopeError, SegmentEnvelope
+from robotrace_assets.alerts.notify import Alert, send
+from robotrace_assets.envelopes import EnvelopeError, SegmentEnvelope, changed_fields
 from robotrace_assets.ids import InvalidId, check_id
 from robotrace_assets.partitions import segment_partitions
+from robotrace_assets.proof.rules import PROVEN_STATES
 from robotrace_assets.resources import ObjectNotFound, ObjectStoreResource
 from robotrace_assets.segments import parts as part_table
 
@@ -76,6 +81,44 @@ def segment_row(envelope: SegmentEnvelope) -> dict[str, Any]:
     }
 
 
+def refuse_if_conflicting(store: ObjectStoreResource, envelope: SegmentEnvelope) -> None:
+    """Once a segment is proven its envelope is final: a different one for the same id (other
+    size, hash, key, tenant, session...) is refused, recorded and alerted, and the proven record
+    stays. Otherwise reviewer decisions made on the proven bytes would attach to new content."""
+    proofs = store.read_record(catalog.PROOFS, envelope.segment_id)
+    if not proofs or proofs[0]["integrity_status"] not in PROVEN_STATES:
+        return
+    previous = store.read_record(catalog.SEGMENTS, envelope.segment_id)
+    if not previous:
+        return
+    changed = changed_fields(json.loads(previous[0]["envelope"]), envelope.document)
+    if not changed:
+        return  # the same envelope again: nothing to refuse
+    digest = hashlib.sha256(json.dumps(envelope.document, sort_keys=True).encode()).hexdigest()
+    conflict_key = f"{layout.CATALOG}/envelope_conflicts/{envelope.segment_id}/{digest}.json"
+    record = {
+        "segment_id": envelope.segment_id,
+        "changed_fields": changed,
+        "refused_at": datetime.now(UTC).isoformat(),
+        "proof_status": proofs[0]["integrity_status"],
+        "refused_envelope": envelope.document,
+    }
+    store.put_bytes(conflict_key, json.dumps(record, indent=2).encode(), layout.JSON_CONTENT_TYPE)
+    send(
+        Alert(
+            "envelope_conflict",
+            f"segment {envelope.segment_id}: a second, different envelope was refused",
+            {"segment_id": envelope.segment_id, "changed_fields": changed[:20]},
+        )
+    )
+    raise Failure(
+        description=f"segment {envelope.segment_id} is already proven and its envelope is final; "
+        f"a different envelope (changed: {', '.join(changed[:10])}) was refused and recorded",
+        metadata={"conflict_record": MetadataValue.path(conflict_key)},
+        allow_retries=False,
+    )
+
+
 def load_segment_row(store: ObjectStoreResource, segment_id: str) -> dict[str, Any]:
     rows = store.read_record(catalog.SEGMENTS, segment_id)
     if not rows:
@@ -92,6 +135,7 @@ def load_segment_row(store: ObjectStoreResource, segment_id: str) -> dict[str, A
 )
 def segment(context: AssetExecutionContext, object_store: ObjectStoreResource) -> MaterializeResult:
     envelope = load_segment_envelope(object_store, context.partition_key)
+    refuse_if_conflicting(object_store, envelope)
     key = object_store.write_record(catalog.SEGMENTS, envelope.segment_id, [segment_row(envelope)])
     return MaterializeResult(
         metadata={
@@ -146,12 +190,9 @@ def segment_parts(
             in_progress = part_table.in_progress_parts(
                 client, bucket, key, row["segment_id"], row["part_count"]
             )
-            if in_progress is None:
-                raise Failure(
-                    f"segment {row['segment_id']}: raw object {key} is missing and no "
-                    "upload is in progress"
-                )
-            records, state = in_progress, "uploading"
+            # Missing and no upload in progress: an empty table; the proof records it as
+            # missing and its checks fail and alert.
+            records, state = (in_progress, "uploading") if in_progress else ([], "missing")
     table_key = object_store.write_record(
         catalog.PARTS, row["segment_id"], part_table.as_rows(records)
     )

@@ -12,6 +12,7 @@ from dagster import (
 )
 
 from robotrace_assets import catalog, layout
+from robotrace_assets.alerts.notify import Alert, send
 from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
 from robotrace_assets.ids import InvalidId, check_id
 from robotrace_assets.partitions import media_session_partitions
@@ -59,7 +60,22 @@ def media_session(
             segments[segment_id] = rows[0]
         if rows := object_store.read_record(catalog.PROOFS, segment_id):
             proofs[segment_id] = rows[0]
-    summary = rollup(envelope.segment_ids, segments, proofs)
+    summary = rollup(
+        envelope.segment_ids, segments, proofs, envelope.media_session_id, envelope.tenant_id
+    )
+    for segment_id, why in summary["refused_claims"].items():
+        context.log.error(f"media session {envelope.media_session_id} claims {segment_id}: {why}")
+        send(
+            Alert(
+                "segment_claim_refused",
+                f"media session {envelope.media_session_id} lists a segment it does not own",
+                {
+                    "media_session_id": envelope.media_session_id,
+                    "segment_id": segment_id,
+                    "reason": why,
+                },
+            )
+        )
     row = {
         **envelope.provenance(),
         "task_name": envelope.task_name,
@@ -87,6 +103,7 @@ def media_session(
             "bytes_verified": summary["bytes_verified"],
             "buyer_ready": summary["buyer_ready"],
             "proof_states": MetadataValue.json(summary["proof_states"]),
+            "refused_claims": MetadataValue.json(summary["refused_claims"]),
             "catalog_key": MetadataValue.path(key),
         }
     )

@@ -6,16 +6,39 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+REFUSED = "claim_refused"
+
+
+def refused_claims(
+    media_session_id: str, tenant_id: str | None, segments: Mapping[str, dict[str, Any]]
+) -> dict[str, str]:
+    """Listed segments this session may not count: a segment belongs to exactly one session, the
+    one its own envelope names, and to that session's tenant. Segment id -> why."""
+    refused = {}
+    for segment_id, row in segments.items():
+        owner = row.get("media_session_id")
+        if owner and owner != media_session_id:
+            refused[segment_id] = f"segment belongs to media session {owner}"
+        elif tenant_id and row.get("tenant_id") and row["tenant_id"] != tenant_id:
+            refused[segment_id] = f"segment belongs to tenant {row['tenant_id']}"
+    return refused
+
 
 def rollup(
     segment_ids: Sequence[str],
     segments: Mapping[str, dict[str, Any]],
     proofs: Mapping[str, dict[str, Any]],
+    media_session_id: str | None = None,
+    tenant_id: str | None = None,
 ) -> dict[str, Any]:
-    """Counts over exactly the segments the session envelope lists; nothing else is looked at."""
+    """Counts over exactly the segments the session envelope lists and owns; a listed segment
+    that another session owns (or another tenant) is a refused claim, never counted."""
+    refused = refused_claims(media_session_id, tenant_id, segments) if media_session_id else {}
     states = {
         seg: (
-            proofs[seg]["integrity_status"]
+            REFUSED
+            if seg in refused
+            else proofs[seg]["integrity_status"]
             if seg in proofs
             else "awaiting_proof"
             if seg in segments
@@ -24,22 +47,26 @@ def rollup(
         for seg in segment_ids
     }
     counts = Counter(states.values())
-    declared = sum(segments[s]["raw_size_bytes"] for s in segment_ids if s in segments)
+    own = [s for s in segment_ids if s not in refused]
+    declared = sum(segments[s]["raw_size_bytes"] for s in own if s in segments)
     verified = sum(
         proofs[s]["byte_size"] or 0
-        for s in segment_ids
+        for s in own
         if s in proofs and proofs[s]["integrity_status"] == "verified"
     )
     total = len(segment_ids)
     return {
         "segments_declared": total,
-        "segments_seen": sum(1 for s in segment_ids if s in segments),
+        "segments_seen": sum(1 for s in own if s in segments),
         "segments_verified": counts.get("verified", 0),
         "segments_failed": sum(
-            v for k, v in counts.items() if k not in ("verified", "awaiting_proof", "not_seen")
+            v
+            for k, v in counts.items()
+            if k not in ("verified", "awaiting_proof", "not_seen", REFUSED)
         ),
         "bytes_declared": declared,
         "bytes_verified": verified,
         "proof_states": dict(sorted(states.items())),
+        "refused_claims": dict(sorted(refused.items())),
         "buyer_ready": total > 0 and counts.get("verified", 0) == total,
     }

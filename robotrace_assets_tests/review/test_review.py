@@ -35,6 +35,7 @@ def decision(action: str, minutes: int = 0, **extra) -> Decision:
         value=extra.get("value"),
         rationale=extra.get("rationale", "looked at it frame by frame"),
         decided_at=AT + timedelta(minutes=minutes),
+        source_sha256="ab" * 32,
     )
 
 
@@ -198,6 +199,7 @@ def test_invalid_decision_in_the_bucket_is_refused_and_alerted(
         "schema_version": "1",
         "decision_id": "dec_01KT9WNH80AAAAAAAAAAAAAAA1",
         "clip_id": CLIP,
+        "source_sha256": "ab" * 32,
         "reviewer_id": "eve",
         "action": "approve",
         "rationale": "",

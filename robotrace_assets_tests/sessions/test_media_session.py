@@ -1,5 +1,7 @@
 """Media-session rollups aggregate only their own segments; bad envelopes fail only themselves."""
 
+import json
+
 from dagster import materialize
 
 from robotrace_assets import catalog, layout
@@ -97,4 +99,8 @@ def test_envelope_pointing_at_a_missing_object_fails_clearly(s3, bucket, instanc
     result = run_assets(
         instance, bucket, [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF], segment.segment_id
     )
-    assert "is missing and no upload is in progress" in failure_messages(result)
+    assert "size_matches_envelope" in failure_messages(result)
+    record = ObjectStoreResource(bucket=bucket).read_record(catalog.PROOFS, segment.segment_id)
+    assert record[0]["integrity_status"] == "missing"
+    observation = json.loads(record[0]["observation"])
+    assert observation["exists"] is False
