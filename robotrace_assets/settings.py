@@ -55,6 +55,7 @@ class Settings:
     manifest_hmac_key: str | None = field(default=None, repr=False)
     manifest_ed25519_key: str | None = field(default=None, repr=False)  # PEM file path
     manifest_key_id: str = "local-dev"
+    upload_window_s: int = 4 * 3600  # a declared raw object missing this long fails its proof
 
     @property
     def is_r2(self) -> bool:
@@ -116,6 +117,7 @@ class Settings:
             manifest_hmac_key=get("ROBOTRACE_MANIFEST_SIGNING_KEY"),
             manifest_ed25519_key=get("ROBOTRACE_MANIFEST_ED25519_KEY_FILE"),
             manifest_key_id=get("ROBOTRACE_MANIFEST_KEY_ID") or "local-dev",
+            upload_window_s=int(get("ROBOTRACE_UPLOAD_WINDOW_S") or 4 * 3600),
             known_tenants=(
                 frozenset(t.strip() for t in tenants.split(",") if t.strip())
                 if (tenants := get("ROBOTRACE_TENANTS"))

@@ -9,11 +9,18 @@ window only. R2 event notifications carry the same (kind, id) and can feed `hand
 the listing then stays as the backstop.
 
 A segment whose raw upload is not complete stays pending in the cursor and is checked again on
-later ticks with one HEAD each, until it completes.
+later ticks (one HEAD each, backing off), until it completes or its upload window closes: then it
+is requested anyway, so its proof fails as "raw object missing" and alerts, instead of waiting
+forever. A multipart upload still in progress keeps the window open. The pending set is bounded.
+
+Anything under the inbox the sensor cannot use (a key that is not an entry, an id that is not a
+strict `<kind>_<ULID>`: unicode, `|`, `,`...) is quarantined: a record under
+robotics/catalog/quarantine/inbox/, a line in the tick log and an alert, never a partition.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,10 +31,20 @@ from botocore.exceptions import ClientError
 
 from robotrace_assets import layout
 from robotrace_assets.envelopes import EnvelopeError, SegmentEnvelope
+from robotrace_assets.ids import is_id
+from robotrace_assets.intake.handoff import put_json
 from robotrace_assets.objectstore.client import S3Client, error_code
 
 LOOKBACK = timedelta(minutes=10)
 MAX_ENTRIES_PER_TICK = 2000  # the rest waits for the next tick: a tick must end well within 60 s
+UPLOAD_WINDOW = timedelta(hours=4)  # how long a declared raw object may take to appear
+MAX_PENDING = 20_000  # the cursor stays bounded: beyond this the oldest waits end as missing
+EVERY_TICK_CHECKS = 10  # a waiting upload is HEADed on each of its first ticks, then after...
+RECHECK_MIN = timedelta(seconds=30)  # ...this, doubling...
+RECHECK_MAX = timedelta(minutes=5)  # ...up to this: latency for a slow upload, cost bounded
+MAX_RECHECKS_PER_TICK = 1000  # due waits beyond this are checked on the next tick
+ID_KINDS = {"session": "msess", "segment": "seg"}
+QUARANTINE = f"{layout.CATALOG}/quarantine/inbox"
 
 
 @dataclass
@@ -74,15 +91,55 @@ class SegmentReady:
     version: str  # raw object ETag, or "envelope:<etag>" when the envelope itself is unusable
 
 
+@dataclass(frozen=True)
+class Quarantined:
+    key: str
+    reason: str
+
+
 @dataclass
 class Discovery:
     sessions: list[SessionFound] = field(default_factory=list)
     segments: list[SegmentReady] = field(default_factory=list)
     waiting: list[str] = field(default_factory=list)
+    expired: list[str] = field(default_factory=list)  # upload window closed, object missing
     ignored: list[str] = field(default_factory=list)  # keys under the inbox that are not entries
+    quarantined: list[Quarantined] = field(default_factory=list)
     list_requests: int = 0
     keys_listed: int = 0
     cursor: IntakeCursor = field(default_factory=IntakeCursor)
+
+
+def entry_problem(key: str) -> tuple[str, str] | str:
+    """(kind, id) of a usable inbox key, or why it cannot be used."""
+    parsed = layout.parse_inbox_key(key)
+    if parsed is None:
+        return "not an inbox entry: expected <day>/<HHMMSS.ffffff>Z_<session|segment>_<id>.json"
+    kind, entity_id, _ = parsed
+    if not is_id(ID_KINDS[kind], entity_id):
+        return f"malformed {kind} id: expected {ID_KINDS[kind]}_<26 Crockford base32 characters>"
+    return kind, entity_id
+
+
+def quarantine_key(key: str) -> str:
+    # The offending key may hold anything: the record's own key is a hash of it.
+    return f"{QUARANTINE}/{hashlib.sha256(key.encode('utf-8', 'replace')).hexdigest()}.json"
+
+
+def _wait_info(info: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+    info = dict(info or {})
+    info.setdefault("since", now.isoformat())
+    return info
+
+
+def _backoff(info: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """Every tick for the first checks (an upload in flight usually lands within minutes), then
+    doubling from RECHECK_MIN to RECHECK_MAX: a stuck upload costs ever fewer HEADs."""
+    checks = int(info.get("checks", 0)) + 1
+    if checks <= EVERY_TICK_CHECKS:
+        return {**info, "checks": checks}
+    delay = min(RECHECK_MAX, RECHECK_MIN * 2 ** min(checks - EVERY_TICK_CHECKS - 1, 10))
+    return {**info, "checks": checks, "next": (now + delay).isoformat()}
 
 
 def _head(client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
@@ -140,49 +197,80 @@ def list_inbox(
 
 
 class Intake:
-    def __init__(self, client: S3Client, bucket: str) -> None:
+    def __init__(
+        self, client: S3Client, bucket: str, upload_window: timedelta = UPLOAD_WINDOW
+    ) -> None:
         self.client = client
         self.bucket = bucket
+        self.upload_window = upload_window
 
-    def handle(self, kind: str, entity_id: str, found: Discovery) -> None:
+    def handle(
+        self, kind: str, entity_id: str, found: Discovery, now: datetime | None = None
+    ) -> None:
         """One notification, from the inbox listing or from an R2 event queue alike."""
+        now = now or datetime.now(UTC)
+        if kind not in ID_KINDS or not is_id(ID_KINDS[kind], entity_id):
+            found.quarantined.append(Quarantined(f"{kind}:{entity_id}", "malformed id"))
+            return
         if kind == "session":
             head = _head(self.client, self.bucket, layout.session_envelope_key(entity_id))
             etag = head["ETag"].strip('"') if head else "missing"
             found.sessions.append(SessionFound(entity_id, etag))
         else:
-            found.cursor.pending[entity_id] = {"since": datetime.now(UTC).isoformat()}
-            self.check_segment(entity_id, found)
+            found.cursor.pending[entity_id] = _wait_info(None, now)
+            self.check_segment(entity_id, found, now)
 
-    def check_segment(self, segment_id: str, found: Discovery) -> None:
-        """Ready once its raw object exists; a bad or missing envelope is ready too, so its
-        partition fails with a clear message instead of waiting forever."""
+    def _ready(self, found: Discovery, segment_id: str, session: str | None, version: str) -> None:
+        found.cursor.pending.pop(segment_id, None)
+        found.segments.append(SegmentReady(segment_id, session, version))
+
+    def check_segment(self, segment_id: str, found: Discovery, now: datetime) -> None:
+        """Ready once its raw object exists; a bad or missing envelope is ready too, and so is a
+        raw object still missing when its upload window closes: its partition then fails with a
+        clear message instead of waiting forever."""
         envelope_key = layout.segment_envelope_key(segment_id)
         try:
             raw = self.client.get_object(Bucket=self.bucket, Key=envelope_key)
             envelope = SegmentEnvelope.parse(raw["Body"].read())
         except (EnvelopeError, ClientError) as error:
             code = error_code(error) if isinstance(error, ClientError) else "invalid"
-            found.cursor.pending.pop(segment_id, None)
-            found.segments.append(SegmentReady(segment_id, None, f"envelope:{code}"))
+            self._ready(found, segment_id, None, f"envelope:{code}")
             return
+        envelope_etag = raw["ETag"].strip('"')
+        session = envelope.media_session_id
         try:
             layout.check_key_within(envelope.raw_key, layout.tenant_raw_prefix(envelope.tenant_id))
         except layout.UnsafeKey:
             # Never HEAD another tenant's key; the proof checks report it on this partition.
-            found.cursor.pending.pop(segment_id, None)
-            found.segments.append(
-                SegmentReady(segment_id, envelope.media_session_id, f"unsafe:{raw['ETag']}")
-            )
+            self._ready(found, segment_id, session, f"unsafe:{envelope_etag}")
             return
         head = _head(self.client, self.bucket, envelope.raw_key)
-        if head is None:
-            found.waiting.append(segment_id)
+        if head is not None:
+            # The envelope's ETag is part of the version: a changed envelope over the same
+            # bytes runs again (and is refused if its segment is already proven).
+            self._ready(
+                found, segment_id, session, f"{head['ETag'].strip(chr(34))}+{envelope_etag}"
+            )
             return
-        found.cursor.pending.pop(segment_id, None)
-        found.segments.append(
-            SegmentReady(segment_id, envelope.media_session_id, head["ETag"].strip('"'))
-        )
+        info = _wait_info(found.cursor.pending.get(segment_id), now)
+        window_closed = now - datetime.fromisoformat(info["since"]) >= self.upload_window
+        if window_closed and not self._upload_in_progress(envelope.raw_key):
+            found.expired.append(segment_id)
+            self._ready(found, segment_id, session, f"missing+{envelope_etag}")
+            return
+        found.cursor.pending[segment_id] = _backoff(info, now)
+        found.waiting.append(segment_id)
+
+    def _upload_in_progress(self, key: str) -> bool:
+        uploads = self.client.list_multipart_uploads(Bucket=self.bucket, Prefix=key)
+        return any(u["Key"] == key for u in uploads.get("Uploads", []))
+
+    def quarantine(self, found: Discovery, key: str, reason: str, now: datetime) -> None:
+        """Record an inbox key the sensor cannot use, so that a client with a bug finds out."""
+        found.ignored.append(key)
+        found.quarantined.append(Quarantined(key, reason))
+        record = {"inbox_key": key, "reason": reason, "seen_at": now.isoformat()}
+        put_json(self.client, self.bucket, quarantine_key(key), record)
 
     def discover(
         self,
@@ -190,21 +278,42 @@ class Intake:
         limit: int = MAX_ENTRIES_PER_TICK,
         now: datetime | None = None,
     ) -> Discovery:
+        now = now or datetime.now(UTC)
         found = Discovery(
             cursor=IntakeCursor(cursor.after, list(cursor.recent), dict(cursor.pending))
         )
-        for segment_id in list(cursor.pending):
-            self.check_segment(segment_id, found)
+        due = sorted(
+            (info.get("next") or "", segment_id)
+            for segment_id, info in cursor.pending.items()
+            if not info.get("next") or datetime.fromisoformat(info["next"]) <= now
+        )[:MAX_RECHECKS_PER_TICK]
+        for _, segment_id in due:
+            self.check_segment(segment_id, found, now)
+        checked = {segment_id for _, segment_id in due}
+        found.waiting += [s for s in cursor.pending if s not in checked]
         for key in poll_new_keys(self.client, self.bucket, cursor, found, limit=limit, now=now):
-            parsed = layout.parse_inbox_key(key)
-            if parsed is None:
-                found.ignored.append(key)
+            entry = entry_problem(key)
+            if isinstance(entry, str):
+                self.quarantine(found, key, entry, now)
                 continue
-            kind, entity_id, _ = parsed
+            kind, entity_id = entry
             if kind == "segment" and entity_id in found.cursor.pending:
                 continue  # already waiting on it
-            self.handle(kind, entity_id, found)
+            self.handle(kind, entity_id, found, now)
+        self._bound_pending(found)
         return found
+
+    def _bound_pending(self, found: Discovery) -> None:
+        """Past MAX_PENDING the oldest waits end now: their proofs fail as missing."""
+        pending = found.cursor.pending
+        excess = len(pending) - MAX_PENDING
+        if excess <= 0:
+            return
+        for segment_id in sorted(pending, key=lambda s: pending[s]["since"])[:excess]:
+            found.expired.append(segment_id)
+            self._ready(found, segment_id, None, "missing+overflow")
+            if segment_id in found.waiting:
+                found.waiting.remove(segment_id)
 
 
 def poll_new_keys(

@@ -1,5 +1,7 @@
 """The bucket sensor: registers session and segment partitions and requests their runs."""
 
+from datetime import timedelta
+
 from dagster import (
     DefaultSensorStatus,
     RunRequest,
@@ -9,9 +11,10 @@ from dagster import (
     sensor,
 )
 
+from robotrace_assets.alerts.notify import Alert, send
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import DERIVATIVE_KEYS
-from robotrace_assets.intake.discovery import Intake, IntakeCursor
+from robotrace_assets.intake.discovery import QUARANTINE, Discovery, Intake, IntakeCursor
 from robotrace_assets.partitions import media_session_partitions, segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import ObjectStoreResource
@@ -32,6 +35,27 @@ SEGMENT_RUN_ASSETS = [
 ]
 
 
+def report_unusable(context: SensorEvaluationContext, found: Discovery) -> None:
+    """Quarantined inbox keys and uploads whose window closed: in the tick log and one alert."""
+    for item in found.quarantined:
+        context.log.warning(f"intake: quarantined inbox key {item.key!r}: {item.reason}")
+    for segment_id in found.expired:
+        context.log.warning(f"intake: {segment_id}: upload window closed, raw object missing")
+    if found.quarantined:
+        send(
+            Alert(
+                "inbox_entry_quarantined",
+                f"{len(found.quarantined)} inbox entries cannot be used",
+                {
+                    "entries": [
+                        {"key": q.key[:300], "reason": q.reason} for q in found.quarantined[:20]
+                    ],
+                    "records_under": QUARANTINE,
+                },
+            )
+        )
+
+
 @sensor(
     name="capture_intake_sensor",
     minimum_interval_seconds=sensor_interval_s(),
@@ -45,7 +69,9 @@ def capture_intake_sensor(
     context: SensorEvaluationContext, object_store: ObjectStoreResource
 ) -> SensorResult:
     cursor = IntakeCursor.from_json(context.cursor)
-    found = Intake(object_store.client(), object_store.bucket_name).discover(cursor)
+    window = timedelta(seconds=object_store.settings.upload_window_s)
+    found = Intake(object_store.client(), object_store.bucket_name, window).discover(cursor)
+    report_unusable(context, found)
     runs: dict[str, RunRequest] = {}
     for session in found.sessions:
         run_key = f"session:{session.media_session_id}:{session.envelope_etag}"
@@ -67,8 +93,9 @@ def capture_intake_sensor(
     segment_ids = sorted({s.segment_id for s in found.segments})
     context.log.info(
         f"intake: {len(session_ids)} sessions, {len(segment_ids)} segments ready, "
-        f"{len(found.waiting)} waiting for their upload, {found.keys_listed} keys listed in "
-        f"{found.list_requests} requests"
+        f"{len(found.waiting)} waiting for their upload, {len(found.expired)} past their upload "
+        f"window, {len(found.quarantined)} inbox keys quarantined, {found.keys_listed} keys "
+        f"listed in {found.list_requests} requests"
     )
     return SensorResult(
         skip_reason=None

@@ -114,8 +114,9 @@ def test_incomplete_upload_waits_and_is_picked_up_later(s3, bucket, instance, tm
     uploader.upload(big, segment.raw_key, "video/mp4")  # the client resumes and completes
     done, _ = tick(instance, bucket, still.cursor)
     etag = _etag(s3, bucket, segment.raw_key)
+    envelope_etag = _etag(s3, bucket, segment.envelope_key)
     assert [k for k in run_keys(done) if k.startswith("segment:")] == [
-        f"segment:{segment.segment_id}:{etag}"
+        f"segment:{segment.segment_id}:{etag}+{envelope_etag}"
     ]
     assert json.loads(done.cursor)["pending"] == {}
 
