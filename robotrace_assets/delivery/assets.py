@@ -39,6 +39,7 @@ from robotrace_assets.delivery.methods import (
     Artifact,
     DeliveryError,
     copy_into,
+    link_headers,
     links_document,
     mint_links,
     plan_raw_artifacts,
@@ -47,7 +48,9 @@ from robotrace_assets.delivery.methods import (
 )
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.derivatives.publish import PublishError, verify
+from robotrace_assets.objectstore.client import ObjectChanged, get_pinned
 from robotrace_assets.partitions import delivery_partitions
+from robotrace_assets.proof.assets import proven_object
 from robotrace_assets.proof.guard import proof_gate
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import ALL, REVIEW_COMPLETE
@@ -87,11 +90,22 @@ def proof_states(
             except (PublishError, ClientError, BotoCoreError) as error:  # missing counts too
                 derivatives_ok = False
                 reasons.append(f"derivative {item['kind']}: {str(error)[:200]}")
-        states[segment_id] = ProofState(gate.passed, derivatives_ok, tuple(reasons))
+        declared = (gate.record or {}).get("sha256_declared", True)
+        states[segment_id] = ProofState(gate.passed, derivatives_ok, tuple(reasons), declared)
         records[segment_id] = gate.record or {}
         rows[segment_id] = load_segment_row(store, segment_id)
         derivatives[segment_id] = items
     return states, records, rows, derivatives
+
+
+def pinned_bytes(store: ObjectStoreResource, key: str, etag: str | None) -> bytes:
+    """An object's bytes, pinned to the ETag its proof (or derivative record) read."""
+    if not etag:
+        raise DeliveryError(f"{key} has no proven ETag to pin the read to: re-prove it")
+    try:
+        return get_pinned(store.client(), store.bucket_name, key, etag)
+    except ObjectChanged as error:
+        raise DeliveryError(str(error)) from None
 
 
 def lerobot_artifacts(
@@ -119,8 +133,10 @@ def lerobot_artifacts(
             video = work / f"{segment_id}.mp4"
             if not video.exists():
                 proxy = next(d for d in derivatives[segment_id] if d["kind"] == "proxy")
-                video.write_bytes(store.get_bytes(proxy["key"]))
-            table = pq.read_table(io.BytesIO(store.get_bytes(rows[segment_id]["sensors_key"])))
+                video.write_bytes(pinned_bytes(store, proxy["key"], proxy.get("etag")))
+            sensors = proven_object(records[segment_id], "sensors") or {}
+            data = pinned_bytes(store, rows[segment_id]["sensors_key"], sensors.get("etag"))
+            table = pq.read_table(io.BytesIO(data))
             episodes.append(
                 EpisodeSource(
                     clip_id=clip["clip_id"],
@@ -173,11 +189,14 @@ def deliver(
             raise DeliveryError("copies do not match the manifest: " + "; ".join(problems[:5]))
         return [key for _, key in pairs], {"copied": copied, "verified": len(pairs)}
     keys = [a.source_key for a in artifacts]
-    links = mint_links(client, bucket, keys)
-    problems = verify_links(links, {a.source_key: (a.size_bytes, a.sha256) for a in artifacts})
+    pins = {a.source_key: a.etag for a in artifacts}
+    links, headers = mint_links(client, bucket, pins), link_headers(pins)
+    expected = {a.source_key: (a.size_bytes, a.sha256) for a in artifacts}
+    problems = verify_links(links, expected, headers)
     if problems:
         raise DeliveryError("links do not serve the manifest's bytes: " + "; ".join(problems[:5]))
-    store.put_bytes(f"{prefix}links.json", links_document(links, 3600), layout.JSON_CONTENT_TYPE)
+    document = links_document(links, 3600, headers)
+    store.put_bytes(f"{prefix}links.json", document, layout.JSON_CONTENT_TYPE)
     return keys, {"links": len(links), "verified": len(links), "links_expire_in_s": 3600}
 
 

@@ -33,6 +33,8 @@ class Buyer:
     tenant_id: str | None = None
     licensed_tenants: frozenset[str] = frozenset()
     description: str = ""
+    # Only segments whose client declared the SHA-256 (not merely observed by the proof).
+    require_declared_sha256: bool = False
 
     def may_receive_tenant(self, tenant_id: str) -> bool:
         return (
@@ -53,6 +55,7 @@ def _buyer(doc: dict) -> Buyer:
             tenant_id=doc.get("tenant_id"),
             licensed_tenants=frozenset(doc.get("licensed_tenants", [])),
             description=doc.get("description", ""),
+            require_declared_sha256=bool(doc.get("require_declared_sha256", False)),
         )
     except (KeyError, TypeError) as error:
         raise BuyerConfigError(f"buyer entry {doc!r} is missing {error}") from None

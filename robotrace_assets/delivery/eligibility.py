@@ -28,6 +28,7 @@ class ProofState:
     segment_passed: bool
     derivatives_passed: bool
     reasons: tuple[str, ...] = ()
+    sha256_declared: bool = True  # False: the client declared no hash; the proof observed it
 
     @property
     def passed(self) -> bool:
@@ -87,6 +88,10 @@ def select(
             selection.excluded.append(Exclusion(clip_id, segment_id, tuple(reasons)))
             continue
         proof = proofs.get(segment_id, ProofState(False, False, ("no proof state",)))
+        if buyer.require_declared_sha256 and not proof.sha256_declared:
+            why = "the buyer requires a client-declared SHA-256; this one was only observed"
+            selection.excluded.append(Exclusion(clip_id, segment_id, (why,)))
+            continue
         if not proof.passed:
             selection.proof_blocked.append(Exclusion(clip_id, segment_id, proof.reasons))
             continue

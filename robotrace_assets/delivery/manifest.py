@@ -72,7 +72,15 @@ SIGNING_PREFIX = b"robotrace-export-manifest\n"
 MIN_HMAC_KEY_BYTES = 16  # shorter keys are guessable; RFC 2104 recommends the hash length (32)
 MAX_SIZE_BYTES = 2**53 - 1  # sizes stay exact as JSON numbers in every language (JavaScript too)
 
-KINDS = ("raw_video", "sensor_log", "proxy", "thumbnail", "contact_sheet", "lerobot_file")
+KINDS = (
+    "raw_video",
+    "sensor_log",
+    "declared_object",  # any other object a segment declares (actions, depth...), proven alike
+    "proxy",
+    "thumbnail",
+    "contact_sheet",
+    "lerobot_file",
+)
 # A LeRobot dataset file spans clips of many segments: its clip_ids carry the lineage, so these
 # segment-level columns may be null for it. Every other kind belongs to exactly one segment.
 MULTI_SEGMENT_KINDS = ("lerobot_file",)

@@ -19,7 +19,14 @@ from botocore.exceptions import ClientError
 
 from robotrace_assets import layout
 from robotrace_assets.delivery.manifest import SEGMENT_LINEAGE_COLUMNS
-from robotrace_assets.objectstore.client import GET_URL_TTL_S, S3Client, error_code, presign_get
+from robotrace_assets.objectstore.client import (
+    GET_URL_TTL_S,
+    S3Client,
+    error_code,
+    pin_headers,
+    presign_get,
+    quoted,
+)
 
 CHUNK = 4 * 1024 * 1024
 # What every manifest row says about where an artifact came from and what rights attach:
@@ -46,6 +53,7 @@ class Artifact:
     segment_id: str
     clip_ids: tuple[str, ...]
     lineage: dict[str, Any] = field(default_factory=dict)
+    etag: str | None = None  # the proven ETag every read of the source is pinned to
 
     def delivered_key(self, prefix: str) -> str:
         # Keep the source's path below the tenant so artifacts of a delivery never collide.
@@ -63,7 +71,8 @@ def plan_raw_artifacts(
     proofs: Mapping[str, Mapping[str, Any]],
     derivatives: Mapping[str, Sequence[Mapping[str, Any]]],
 ) -> list[Artifact]:
-    """Raw video, sensor log and review derivatives of every segment with an eligible clip."""
+    """Raw video, every declared object (sensor log, actions...) and the review derivatives of
+    each segment with an eligible clip, each with the size, SHA-256 and ETag its proof read."""
     by_segment: dict[str, list[Mapping[str, Any]]] = {}
     for clip in clips:
         by_segment.setdefault(clip["segment_id"], []).append(clip)
@@ -72,41 +81,20 @@ def plan_raw_artifacts(
         segment, proof = segments[segment_id], proofs[segment_id]
         clip_ids = tuple(sorted(c["clip_id"] for c in segment_clips))
         lineage = lineage_of(segment_clips[0], proof)
-        artifacts.append(
-            Artifact(
-                "raw_video",
-                segment["raw_key"],
-                proof["byte_size"],
-                proof["sha256"],
-                segment_id,
-                clip_ids,
-                lineage,
-            )
-        )
-        if segment.get("sensors_key"):
-            artifacts.append(
-                Artifact(
-                    "sensor_log",
-                    segment["sensors_key"],
-                    segment["sensors_size_bytes"],
-                    segment["sensors_sha256"],
-                    segment_id,
-                    clip_ids,
-                    lineage,
-                )
-            )
+        # (kind, key, size, sha256, etag) of everything this segment contributes
+        objects = [("raw_video", segment["raw_key"], proof["byte_size"], proof["sha256"])]
+        etags = [proof["etag"]]
+        for proven in json.loads(proof.get("objects") or "[]"):
+            kind = "sensor_log" if proven["role"] == "sensors" else "declared_object"
+            objects.append((kind, proven["object_key"], proven["size"], proven["read_sha256"]))
+            etags.append(proven["etag"])
         for item in derivatives.get(segment_id, []):
-            artifacts.append(
-                Artifact(
-                    item["kind"],
-                    item["key"],
-                    item["size_bytes"],
-                    item["sha256"],
-                    segment_id,
-                    clip_ids,
-                    lineage,
-                )
-            )
+            objects.append((item["kind"], item["key"], item["size_bytes"], item["sha256"]))
+            etags.append(item.get("etag"))
+        artifacts += [
+            Artifact(kind, key, size, sha, segment_id, clip_ids, lineage, etag)
+            for (kind, key, size, sha), etag in zip(objects, etags, strict=True)
+        ]
     return artifacts
 
 
@@ -155,15 +143,20 @@ def copy_into(client: S3Client, bucket: str, artifact: Artifact, key: str) -> bo
     except ClientError as error:
         if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
             raise
-    client.copy(
-        {"Bucket": bucket, "Key": artifact.source_key},
-        bucket,
-        key,
-        ExtraArgs={
-            "MetadataDirective": "REPLACE",
-            "Metadata": {"robotrace-sha256": artifact.sha256, "robotrace-kind": artifact.kind},
-        },
-    )
+    extra: dict[str, Any] = {
+        "MetadataDirective": "REPLACE",
+        "Metadata": {"robotrace-sha256": artifact.sha256, "robotrace-kind": artifact.kind},
+    }
+    if artifact.etag:  # the store refuses the copy if the source is no longer the proven object
+        extra["CopySourceIfMatch"] = quoted(artifact.etag)
+    try:
+        client.copy({"Bucket": bucket, "Key": artifact.source_key}, bucket, key, ExtraArgs=extra)
+    except ClientError as error:
+        if error_code(error) in ("PreconditionFailed", "412", "404", "NoSuchKey"):
+            raise DeliveryError(
+                f"{artifact.source_key} is no longer the proven object: not delivered"
+            ) from None
+        raise
     return True
 
 
@@ -186,19 +179,34 @@ def verify_copies(
 
 
 def mint_links(
-    client: S3Client, bucket: str, keys: Sequence[str], ttl_s: int = GET_URL_TTL_S
+    client: S3Client,
+    bucket: str,
+    pins: Mapping[str, str | None],
+    ttl_s: int = GET_URL_TTL_S,
 ) -> dict[str, str]:
-    return {key: presign_get(client, bucket, key, ttl_s) for key in keys}
+    """One signed GET per key; a key with a proven ETag gets If-Match signed into its link, so
+    the link serves the proven bytes or answers 412, never a replacement."""
+    return {key: presign_get(client, bucket, key, ttl_s, etag) for key, etag in pins.items()}
 
 
-def verify_links(links: Mapping[str, str], expected: Mapping[str, tuple[int, str]]) -> list[str]:
+def link_headers(pins: Mapping[str, str | None]) -> dict[str, dict[str, str]]:
+    """The headers a buyer sends with each pinned link."""
+    return {key: pin_headers(etag) for key, etag in pins.items() if etag}
+
+
+def verify_links(
+    links: Mapping[str, str],
+    expected: Mapping[str, tuple[int, str]],
+    headers: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
     """Fetch every link as a buyer would and compare size and SHA-256. Messages name the
     object key, never the link."""
     problems = []
+    headers = headers or {}
     with requests.Session() as http:
         for key, url in links.items():
             try:
-                with http.get(url, stream=True, timeout=60) as response:
+                with http.get(url, headers=headers.get(key), stream=True, timeout=60) as response:
                     if response.status_code != 200:
                         problems.append(f"{key}: link answered HTTP {response.status_code}")
                         continue
@@ -214,5 +222,13 @@ def verify_links(links: Mapping[str, str], expected: Mapping[str, tuple[int, str
     return problems
 
 
-def links_document(links: Mapping[str, str], ttl_s: int) -> bytes:
-    return json.dumps({"expires_in_s": ttl_s, "links": dict(links)}, indent=2).encode()
+def links_document(
+    links: Mapping[str, str], ttl_s: int, headers: Mapping[str, Mapping[str, str]] | None = None
+) -> bytes:
+    document = {
+        "expires_in_s": ttl_s,
+        "links": dict(links),
+        # Send these with each GET: the links are pinned to the proven bytes (If-Match).
+        "required_headers": dict(headers or {}),
+    }
+    return json.dumps(document, indent=2).encode()

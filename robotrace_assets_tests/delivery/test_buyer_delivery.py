@@ -146,7 +146,10 @@ def test_presigned_links_work_then_expire(s3, bucket, instance, tmp_path, monkey
     links = json.loads(store.get_bytes(f"{layout.delivery_prefix('acme', 'links1')}links.json"))
     assert links["expires_in_s"] == 3600 and links["links"]
     key, url = next(iter(links["links"].items()))
-    assert requests.get(url, timeout=30).status_code == 200
+    # Links are pinned to the proven bytes: the buyer sends the If-Match header links.json names.
+    headers = links["required_headers"][key]
+    assert requests.get(url, headers=headers, timeout=30).status_code == 200
+    assert requests.get(url, timeout=30).status_code == 403  # unpinned GET: signature mismatch
     short = presign_get(s3, bucket, key, ttl_s=1)
     assert requests.get(short, timeout=30).status_code == 200
     time.sleep(2.5)

@@ -91,3 +91,22 @@ def test_buyer_configuration_is_validated(tmp_path) -> None:
     assert parse_delivery_partition(delivery_partition("acme", "d1")) == ("acme", "d1")
     with pytest.raises(BuyerConfigError):
         delivery_partition("acme", "../x")
+
+
+@pytest.mark.parametrize("declared", [True, False])
+def test_buyer_can_require_client_declared_hashes(declared: bool) -> None:
+    strict = Buyer(
+        "acme",
+        frozenset({"robotics_training"}),
+        "strict",
+        "raw",
+        "copy",
+        licensed_tenants=frozenset({TENANT}),
+        require_declared_sha256=True,
+    )
+    proofs = {"seg_x": ProofState(True, True, (), sha256_declared=declared)}
+    selection = select([clip(True, True, True, TENANT)], strict, proofs)
+    assert bool(selection.eligible) == declared
+    if not declared:
+        assert "only observed" in selection.excluded[0].reasons[0]
+    assert bool(select([clip(True, True, True, TENANT)], buyer("strict"), proofs).eligible)
