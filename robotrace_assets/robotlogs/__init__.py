@@ -2,7 +2,7 @@
 table, through a per-tenant / per-device topic map. Plain Python: no Dagster here."""
 
 from robotrace_assets.robotlogs.errors import RobotLogError
-from robotrace_assets.robotlogs.reader import FORMATS, read_robot_log
+from robotrace_assets.robotlogs.reader import FORMATS, read_robot_log, read_segment_log
 from robotrace_assets.robotlogs.topicmap import (
     ENV_VAR,
     StreamSpec,
@@ -23,5 +23,6 @@ __all__ = [
     "TopicMapFile",
     "load_topic_map_file",
     "read_robot_log",
+    "read_segment_log",
     "topic_map_for",
 ]

@@ -13,9 +13,14 @@ from robotrace_assets.robotlogs.bags import scan_bag
 from robotrace_assets.robotlogs.errors import RobotLogError
 from robotrace_assets.robotlogs.extract import Collector
 from robotrace_assets.robotlogs.mcaplog import Sink, scan_mcap
-from robotrace_assets.robotlogs.topicmap import TopicMap
+from robotrace_assets.robotlogs.topicmap import (
+    TopicMap,
+    TopicMapError,
+    TopicMapFile,
+    load_topic_map_file,
+)
 
-__all__ = ["FORMATS", "read_robot_log"]
+__all__ = ["FORMATS", "read_robot_log", "read_segment_log"]
 
 # The segment envelope's sensors.format values.
 FORMATS = ("parquet", "mcap", "ros1bag", "ros2bag")
@@ -67,3 +72,24 @@ def _fan_out(group: list[Collector]) -> Sink:
             collector.add(message, log_time, publish_time)
 
     return sink
+
+
+def read_segment_log(
+    data: bytes | Path,
+    fmt: str,
+    *,
+    tenant_id: str,
+    device_model: str | None,
+    topic_maps: TopicMapFile | None = None,
+) -> pa.Table:
+    """``read_robot_log`` with the topic map entry for this tenant and device model, taken from
+    ``topic_maps`` or else ``$ROBOTRACE_TOPIC_MAP_FILE`` (only read for a non-Parquet log).
+    A missing or malformed topic map is a RobotLogError too: callers catch one error type."""
+    topic_map = None
+    if fmt != "parquet":
+        try:
+            maps = topic_maps if topic_maps is not None else load_topic_map_file()
+        except TopicMapError as error:
+            raise RobotLogError(str(error)) from None
+        topic_map = maps.entry_for(tenant_id, device_model)
+    return read_robot_log(data, fmt, topic_map)

@@ -18,13 +18,7 @@ import pyarrow as pa
 from robotrace_assets import catalog, layout
 from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
 from robotrace_assets.ids import InvalidId, check_id
-from robotrace_assets.robotlogs import (
-    RobotLogError,
-    TopicMapError,
-    TopicMapFile,
-    load_topic_map_file,
-    read_robot_log,
-)
+from robotrace_assets.robotlogs import RobotLogError, TopicMapFile, read_segment_log
 
 __all__ = [
     "RecordStore",
@@ -95,18 +89,18 @@ def _sensor_bytes(store: RecordStore, row: dict[str, Any]) -> bytes:
 def _trajectory(
     store: RecordStore,
     row: dict[str, Any],
-    fmt: str,
     device_model: str,
     topic_maps: TopicMapFile | None,
 ) -> tuple[pa.Table | None, str | None]:
     try:
-        data = _sensor_bytes(store, row)
-        topic_map = None
-        if fmt != "parquet":
-            maps = topic_maps if topic_maps is not None else load_topic_map_file()
-            topic_map = maps.entry_for(row["tenant_id"], device_model)
-        return read_robot_log(data, fmt, topic_map), None
-    except (RobotLogError, TopicMapError) as error:
+        return read_segment_log(
+            _sensor_bytes(store, row),
+            sensors_format(row),
+            tenant_id=row["tenant_id"],
+            device_model=device_model,
+            topic_maps=topic_maps,
+        ), None
+    except RobotLogError as error:
         return None, str(error)
 
 
@@ -123,7 +117,7 @@ def _segment(
     reviews = {r["clip_id"]: r for r in store.read_record(catalog.CLIP_REVIEWS, segment_id) or []}
     derivatives = store.read_record(catalog.DERIVATIVES, segment_id) or []
     proxy = next((d for d in derivatives if d.get("kind") == "proxy"), None)
-    table, error = _trajectory(store, row, sensors_format(row), envelope.device_model, topic_maps)
+    table, error = _trajectory(store, row, envelope.device_model, topic_maps)
     return SegmentTelemetry(segment_id, row, table, error, clips, reviews, proxy)
 
 

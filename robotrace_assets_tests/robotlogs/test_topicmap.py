@@ -88,3 +88,35 @@ def test_malformed_maps_are_refused_with_the_place(document: object, message: st
 def test_oversized_map_is_refused() -> None:
     with pytest.raises(TopicMapError, match="bytes"):
         TopicMapFile.parse(b" " * (1024 * 1024 + 1))
+
+
+def test_read_segment_log_picks_the_entry_and_reports_map_problems_as_log_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+    from robotrace_assets.robotlogs import RobotLogError, read_segment_log
+    from robotrace_assets.robotlogs.writers import default_topic_map, write_mcap
+
+    trajectory = synthesize_trajectory(TrajectorySpec(seconds=0.5))
+    data = write_mcap(trajectory, "ros2")
+    path = tmp_path / "topics.json"
+    path.write_text(
+        json.dumps(
+            {
+                "version": 1,
+                "default": {"pose": {"topic": "/nope"}, "joints": {"topic": "/nope"}},
+                "tenants": {"ten_a": {"devices": {"arm-1": default_topic_map()}}},
+            }
+        )
+    )
+    monkeypatch.setenv(ENV_VAR, str(path))
+    table = read_segment_log(data, "mcap", tenant_id="ten_a", device_model="arm-1")
+    assert table.num_rows == trajectory.num_rows
+    with pytest.raises(RobotLogError, match="/nope"):  # another tenant: the default entry
+        read_segment_log(data, "mcap", tenant_id="ten_b", device_model="arm-1")
+    monkeypatch.delenv(ENV_VAR)
+    with pytest.raises(RobotLogError, match=ENV_VAR):
+        read_segment_log(data, "mcap", tenant_id="ten_a", device_model="arm-1")
+    # Parquet never needs the map: with none configured, the error is about the bytes.
+    with pytest.raises(RobotLogError, match="parquet unreadable"):
+        read_segment_log(b"PAR1", "parquet", tenant_id="ten_a", device_model=None)
