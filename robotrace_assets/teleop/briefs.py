@@ -74,7 +74,7 @@ def parse_brief(doc: object, index: int) -> TaskBrief:
     if unknown:
         raise TaskBriefError(f"{where} has unknown fields {sorted(unknown)}")
     brief_id = doc.get("task_brief_id")
-    if not is_id("tb", brief_id):
+    if not isinstance(brief_id, str) or not is_id("tb", brief_id):
         raise TaskBriefError(f"{where}.task_brief_id must be tb_<ULID>, got {brief_id!r}")
     tenant = doc.get("tenant_id")
     if tenant is not None and not is_id("ten", tenant):

@@ -21,6 +21,13 @@ SECRET = "test-secret-" + "x" * 32
 _ids = itertools.count(1)
 
 
+def grants(token: str, key: str = KEY, secret: str = SECRET) -> tuple[str, api.VideoGrants]:
+    """(identity, video grants) of a room token, verified with livekit-api's own verifier."""
+    claims = api.TokenVerifier(key, secret).verify(token)
+    assert claims.video is not None
+    return claims.identity, claims.video
+
+
 def sign(body: str, key: str = KEY, secret: str = SECRET) -> str:
     digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
     return api.AccessToken(key, secret).with_sha256(digest).with_ttl(timedelta(minutes=5)).to_jwt()
@@ -61,7 +68,7 @@ def egress_info(
     info = egress_pb.EgressInfo(
         egress_id=egress_id,
         room_name=room_name,
-        status=egress_pb.EgressStatus.Value(status),
+        status=status,  # protobuf accepts the enum value's name
         participant=egress_pb.ParticipantEgressRequest(room_name=room_name, identity=identity),
         started_at=started_ns,
         ended_at=ended_ns,

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from dagster import materialize
 from fastapi.testclient import TestClient
-from livekit import api
 
 from robotrace_assets import catalog
 from robotrace_assets.api import admin
@@ -38,6 +37,7 @@ from robotrace_assets_tests.teleop.livekit_peer import (
     SECRET,
     egress_info,
     event,
+    grants,
     participant,
     room,
     sign,
@@ -113,23 +113,21 @@ def test_create_session_tokens_and_auth(service) -> None:
     out = created.json()
     assert set(out) == {"session_id", "room_url", "token"}
     assert out["room_url"] == "wss://lk.example.test"
-    claims = api.TokenVerifier(KEY, SECRET).verify(out["token"])
-    assert claims.identity == f"operator:{OPERATOR}" and claims.video.room == out["session_id"]
+    identity, video = grants(out["token"])
+    assert identity == f"operator:{OPERATOR}" and video.room == out["session_id"]
 
     sid = out["session_id"]
     observer = client.post(
         f"/v1/robotics/sessions/{sid}/observers", json={"reviewer_id": "rev-1"}, headers=keys_["ok"]
     )
     assert observer.status_code == 201
-    seen = api.TokenVerifier(KEY, SECRET).verify(observer.json()["token"])
-    assert seen.video.hidden and not seen.video.can_publish and not seen.video.can_publish_data
-    assert seen.video.room == sid
+    _, seen = grants(observer.json()["token"])
+    assert seen.hidden and not seen.can_publish and not seen.can_publish_data
+    assert seen.room == sid
     coach = client.post(
         f"/v1/robotics/sessions/{sid}/coaches", json={"coach_id": "coach-1"}, headers=keys_["ok"]
     )
-    assert api.TokenVerifier(KEY, SECRET).verify(
-        coach.json()["token"]
-    ).video.can_publish_sources == ["microphone"]
+    assert grants(coach.json()["token"])[1].can_publish_sources == ["microphone"]
     # another tenant's session is indistinguishable from an unknown one
     for path in (f"/v1/robotics/sessions/{sid}", "/v1/robotics/sessions/sess_nope"):
         assert client.get(path, headers=keys_["foreign"]).status_code == 404
@@ -182,9 +180,15 @@ class LiveKitRoom:
 
     def egress(self, eid: str, who: str, status: str, name: str = "", **kw) -> str:
         end_ns = self.start_ns + int(SECONDS * 1e9)
-        args = (self.prefix + name, self.size, self.start_ns, end_ns) if name else ()
+        info = (
+            egress_info(
+                self.sid, eid, who, status, self.prefix + name, self.size, self.start_ns, end_ns
+            )
+            if name
+            else egress_info(self.sid, eid, who, status)
+        )
         kind = "egress_ended" if status != "EGRESS_ACTIVE" else "egress_started"
-        return event(kind, egress_info=egress_info(self.sid, eid, who, status, *args), **kw)
+        return event(kind, egress_info=info, **kw)
 
     def operator_ended(self, **kw) -> str:
         return self.egress("EG_op", f"operator:{OPERATOR}", "EGRESS_COMPLETE", "operator.mp4", **kw)
@@ -284,8 +288,8 @@ def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, 
     assert kinds.count("webhook_replayed") == 1
     assert {"participant_joined", "participant_left", "token_minted"} <= set(kinds)
     store = ObjectStoreResource(bucket=bucket)
-    assert [r["kind"] for r in store.read_record(audit.AUDIT_TABLE, sid)] == kinds
-    assert store.read_record(audit.SESSIONS_TABLE, sid)[0]["status"] == "handed_off"
+    assert [r["kind"] for r in store.read_record(audit.AUDIT_TABLE, sid) or []] == kinds
+    assert (store.read_record(audit.SESSIONS_TABLE, sid) or [{}])[0]["status"] == "handed_off"
 
     for segment_id in segments:
         result = run_assets(instance, bucket, FULL, segment_id)
