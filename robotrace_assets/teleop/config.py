@@ -63,6 +63,9 @@ class LiveKitConfig:
                 "ROBOTRACE_LIVEKIT_API_KEY and ROBOTRACE_LIVEKIT_API_SECRET are required for the "
                 f"non-local LiveKit URL {self.url}"
             )
+        if not self.is_dev and len(self.api_secret) < 32:
+            # LiveKit itself refuses shorter secrets outside dev mode (HS256 wants >= 256 bits)
+            raise TeleopConfigError("ROBOTRACE_LIVEKIT_API_SECRET must be at least 32 characters")
         ttl = self.token_ttl.total_seconds()
         if not 0 < ttl <= MAX_TOKEN_TTL_S:
             raise TeleopConfigError(f"token TTL must be in (0, {MAX_TOKEN_TTL_S}] s, got {ttl}")

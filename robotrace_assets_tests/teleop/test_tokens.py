@@ -79,4 +79,6 @@ def test_dev_secret_is_refused_off_loopback() -> None:
     assert LiveKitConfig.from_env({}).is_dev
     with pytest.raises(TeleopConfigError):
         LiveKitConfig.from_env({"ROBOTRACE_LIVEKIT_API_KEY": "k"})
-    assert "secret" not in repr(CONFIG).lower().replace("api_secret", "")
+    with pytest.raises(TeleopConfigError, match="32"):
+        LiveKitConfig(url="wss://lk.example.test", api_key="k", api_secret="short")
+    assert SECRET not in repr(CONFIG)
