@@ -366,6 +366,10 @@ def test_session_without_consent_is_recorded_but_never_approved(
     )
     session = client.get(f"/v1/robotics/sessions/{sid}", headers=keys_["ok"]).json()
     assert session["status"] == "handed_off"
+    late = client.post(
+        f"/v1/robotics/sessions/{sid}/observers", json={"reviewer_id": "late"}, headers=keys_["ok"]
+    )
+    assert late.status_code == 409  # no tokens for a finished room
     (segment_id,) = session["segment_ids"]
     result = run_assets(instance, bucket, FULL, segment_id)
     assert result.success, failure_messages(result)
