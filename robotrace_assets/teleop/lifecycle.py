@@ -16,6 +16,7 @@ data, and noted in the audit log.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field, replace
 
 from livekit.protocol import egress as egress_pb
@@ -62,6 +63,8 @@ class RoomState:
     recordings: dict[str, Recording] = field(default_factory=dict)
     hand_off: str = NONE
     late_egresses: tuple[str, ...] = ()  # recordings that ended after the hand-off
+    # When the hand-off was claimed (epoch s): a claim whose worker died can be taken over.
+    claimed_at: float = field(default=0.0, compare=False)
 
     def to_json(self) -> str:
         doc = {
@@ -71,6 +74,7 @@ class RoomState:
             "recordings": {k: vars(v) for k, v in sorted(self.recordings.items())},
             "hand_off": self.hand_off,
             "late_egresses": list(self.late_egresses),
+            "claimed_at": self.claimed_at,
         }
         return json.dumps(doc, sort_keys=True)
 
@@ -86,6 +90,7 @@ class RoomState:
             recordings={k: Recording(**v) for k, v in doc["recordings"].items()},
             hand_off=doc["hand_off"],
             late_egresses=tuple(doc.get("late_egresses", ())),
+            claimed_at=float(doc.get("claimed_at", 0.0)),
         )
 
     def usable_recordings(self) -> list[Recording]:
@@ -174,10 +179,19 @@ def apply_event(state: RoomState, event: WebhookEvent, session: SessionRoom) -> 
     return state  # participant and track events change no lifecycle fact
 
 
-def claim_hand_off(state: RoomState) -> RoomState | None:
+def claim_hand_off(state: RoomState, now: float | None = None) -> RoomState | None:
     """The claimed state when the session is ready now; None when it is not (or already was)."""
     if state.ready:
-        return replace(state, hand_off=CLAIMED)
+        return replace(state, hand_off=CLAIMED, claimed_at=time.time() if now is None else now)
+    return None
+
+
+def take_over_stale_claim(state: RoomState, stale_after_s: float, now: float) -> RoomState | None:
+    """A claim older than `stale_after_s` (its worker died mid hand-off: a restart, a crash)
+    claimed again; None for a fresh claim or no claim. The hand-off is idempotent, so a worker
+    that was only slow and finishes too writes the same keys and bytes."""
+    if state.hand_off == CLAIMED and now - state.claimed_at > stale_after_s:
+        return replace(state, claimed_at=now)
     return None
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -307,12 +308,19 @@ def apply_webhook(db: Session, verified: VerifiedEvent) -> WebhookOutcome:
     raise RuntimeError(f"session {row.id}: lifecycle kept changing under concurrent webhooks")
 
 
-def claim_retry(db: Session, session_id: str) -> bool:
-    """Claim the hand-off of a closed session whose earlier hand-off failed (or never ran)."""
+# A hand-off of a two-hour session moves tens of GB; a claim older than this lost its worker.
+STALE_CLAIM_S = 6 * 3600
+
+
+def claim_retry(db: Session, session_id: str, stale_after_s: float = STALE_CLAIM_S) -> bool:
+    """Claim the hand-off of a closed session whose earlier hand-off failed, never ran, or was
+    claimed by a worker that died (claimed more than `stale_after_s` ago)."""
     for _attempt in range(8):
         row = _load(db, session_id)
         state = RoomState.from_json(row.lifecycle)
-        claimed = lifecycle.claim_hand_off(state)
+        claimed = lifecycle.claim_hand_off(state) or lifecycle.take_over_stale_claim(
+            state, stale_after_s, time.time()
+        )
         if claimed is None:
             return False
         if _write_state(db, row, claimed):

@@ -145,7 +145,9 @@ def test_missing_recording_fails_hand_off_and_a_retry_can_claim_again(factory, s
         again = service.apply_webhook(db, verify_webhook(CONFIG, body.encode(), sign(body)))
     assert again.claimed
     with factory.begin() as db:
-        assert not service.claim_retry(db, sid)  # already claimed: no second claim
+        assert not service.claim_retry(db, sid)  # a fresh claim is not taken over
+    with factory.begin() as db:  # a claim whose worker died (here: any age) is taken over
+        assert service.claim_retry(db, sid, stale_after_s=0)
 
 
 def test_egress_request_records_the_operator_only_and_keeps_the_secret_out() -> None:
