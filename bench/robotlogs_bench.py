@@ -21,6 +21,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,9 @@ def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
         worst = _same_signals(found)
         wall: dict[str, list[float]] = {name: [] for name in (*METHODS, "mcap_iterate")}
         cpu: dict[str, list[float]] = {name: [] for name in wall}
-        actions = {fmt: (lambda f=fmt: _signals(paths[f], f)) for fmt in METHODS}
+        actions: dict[str, Callable[[], object]] = {
+            fmt: (lambda f=fmt: _signals(paths[f], f)) for fmt in METHODS
+        }
         actions["mcap_iterate"] = lambda: _iterate_mcap(paths["mcap"])
         names = list(actions)
         for repeat in range(REPEATS):

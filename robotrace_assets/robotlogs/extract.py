@@ -246,7 +246,9 @@ class Collector:
         if values.ndim != 2 or values.shape[1] == 0:
             raise self._fail("joint positions are empty")
         if self.spec.names is not None and values.shape[1] != len(self.spec.names):
-            raise self._fail(f"{values.shape[1]} joint positions, topic map names {len(wanted)}")
+            raise self._fail(
+                f"{values.shape[1]} joint positions, topic map names {len(self.spec.names)}"
+            )
         stamps = self._stamps_of(self._rows)
         names = tuple(wanted) if wanted else tuple(f"joint_{j}" for j in range(values.shape[1]))
         return stamps, values, names

@@ -110,7 +110,9 @@ def _stamp(value: Any) -> Stamp:
 
 @cache
 def _validator() -> Draft202012Validator:
-    text = resources.files(__package__).joinpath("topic_map.schema.json").read_text()
+    text = (
+        resources.files("robotrace_assets.robotlogs").joinpath("topic_map.schema.json").read_text()
+    )
     return Draft202012Validator(json.loads(text))
 
 

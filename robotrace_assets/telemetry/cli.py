@@ -14,7 +14,9 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeVar
+
+_T = TypeVar("_T")
 
 COMMANDS = ("export",)
 
@@ -34,16 +36,17 @@ def register(commands: argparse._SubParsersAction) -> None:
     mcap.add_argument("--topic-map", type=Path, help="default: $ROBOTRACE_TOPIC_MAP_FILE")
 
 
-def _atomic_write(path: Path, write: Callable[[IO[bytes]], object]) -> None:
+def _atomic_write(path: Path, write: Callable[[IO[bytes]], _T]) -> _T:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
         with open(temp, "wb") as handle:
-            write(handle)
+            result = write(handle)
         os.replace(temp, path)
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+    return result
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,14 +62,7 @@ def run(args: argparse.Namespace) -> int:
     except (TelemetryError, TopicMapError) as error:
         print(f"refused: {error}", file=sys.stderr)
         return 2
-    summary = None
-
-    def write(handle: IO[bytes]) -> None:
-        nonlocal summary
-        summary = write_session_mcap(session, handle)
-
-    _atomic_write(args.out, write)
-    assert summary is not None
+    summary = _atomic_write(args.out, lambda handle: write_session_mcap(session, handle))
     total = sum(summary.messages.values())
     print(f"wrote {args.out}: {total} messages, {summary.segments} segment(s)")
     for topic, count in sorted(summary.messages.items()):
