@@ -7,6 +7,7 @@ from robotrace_assets.telemetry.collect import (
     SessionTelemetry,
     TelemetryError,
     collect_session,
+    select_clips,
 )
 from robotrace_assets.telemetry.export import ExportSummary, proxy_filename, write_session_mcap
 
@@ -17,5 +18,6 @@ __all__ = [
     "TelemetryError",
     "collect_session",
     "proxy_filename",
+    "select_clips",
     "write_session_mcap",
 ]

@@ -34,6 +34,12 @@ def register(commands: argparse._SubParsersAction) -> None:
         "--with-video", action="store_true", help="also write each proxy video beside it"
     )
     mcap.add_argument("--topic-map", type=Path, help="default: $ROBOTRACE_TOPIC_MAP_FILE")
+    mcap.add_argument(
+        "--clip",
+        action="append",
+        metavar="CLIP_ID",
+        help="only these clips (repeatable): their records and the trajectory in their windows",
+    )
 
 
 def _atomic_write(path: Path, write: Callable[[IO[bytes]], _T]) -> _T:
@@ -52,7 +58,7 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], _T]) -> _T:
 def run(args: argparse.Namespace) -> int:
     from robotrace_assets.resources import ObjectNotFound, ObjectStoreResource
     from robotrace_assets.robotlogs import TopicMapError, load_topic_map_file
-    from robotrace_assets.telemetry.collect import TelemetryError, collect_session
+    from robotrace_assets.telemetry.collect import TelemetryError, collect_session, select_clips
     from robotrace_assets.telemetry.export import proxy_filename, write_session_mcap
 
     store = ObjectStoreResource()
@@ -62,6 +68,13 @@ def run(args: argparse.Namespace) -> int:
     except (TelemetryError, TopicMapError) as error:
         print(f"refused: {error}", file=sys.stderr)
         return 2
+    if args.clip:
+        known = {c["clip_id"] for s in session.segments for c in s.clips}
+        unknown = sorted(set(args.clip) - known)
+        if unknown:
+            print(f"refused: not clips of this session: {', '.join(unknown)}", file=sys.stderr)
+            return 2
+        session = select_clips(session, args.clip)
     summary = _atomic_write(args.out, lambda handle: write_session_mcap(session, handle))
     total = sum(summary.messages.values())
     print(f"wrote {args.out}: {total} messages, {summary.segments} segment(s)")

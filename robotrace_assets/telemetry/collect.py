@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any, Protocol
 
+import numpy as np
 import pyarrow as pa
 
 from robotrace_assets import catalog, layout
@@ -26,6 +29,7 @@ __all__ = [
     "SessionTelemetry",
     "TelemetryError",
     "collect_session",
+    "select_clips",
     "sensors_format",
 ]
 
@@ -51,6 +55,9 @@ class SegmentTelemetry:
     clips: list[dict[str, Any]]  # catalog clips rows, in clip order
     reviews: dict[str, dict[str, Any]]  # clip_id -> catalog clip_reviews row
     proxy: dict[str, Any] | None  # catalog derivatives row of kind "proxy"
+    # Video-clock time (epoch ns) that clip start_s/end_s count from: the first trajectory
+    # sample's host time, as the clip asset cuts, else the segment's started_at.
+    origin_ns: int
 
     @property
     def sensors_format(self) -> str:
@@ -118,7 +125,38 @@ def _segment(
     derivatives = store.read_record(catalog.DERIVATIVES, segment_id) or []
     proxy = next((d for d in derivatives if d.get("kind") == "proxy"), None)
     table, error = _trajectory(store, row, envelope.device_model, topic_maps)
-    return SegmentTelemetry(segment_id, row, table, error, clips, reviews, proxy)
+    return SegmentTelemetry(
+        segment_id, row, table, error, clips, reviews, proxy, _origin_ns(row, table)
+    )
+
+
+def _origin_ns(row: dict[str, Any], table: pa.Table | None) -> int:
+    if table is not None and table.num_rows:
+        return int(table["host_time_ns"][0].as_py())
+    started = datetime.fromisoformat(str(row["started_at"]).replace("Z", "+00:00"))
+    return round(started.timestamp() * 1e6) * 1000
+
+
+def select_clips(session: SessionTelemetry, clip_ids: Collection[str]) -> SessionTelemetry:
+    """Only the given clips: their segments, their clip records and decisions, and the
+    trajectory samples inside their windows (e.g. what one buyer's delivery may carry).
+    Segments without a selected clip are left out."""
+    wanted = set(clip_ids)
+    segments = []
+    for segment in session.segments:
+        clips = [c for c in segment.clips if c["clip_id"] in wanted]
+        if not clips:
+            continue
+        table = segment.trajectory
+        if table is not None and table.num_rows:
+            rel_s = (table["host_time_ns"].to_numpy() - segment.origin_ns) / 1e9
+            keep = np.zeros(table.num_rows, dtype=bool)
+            for clip in clips:  # the clip asset's windows: [start_s, end_s)
+                keep |= (rel_s >= clip["start_s"]) & (rel_s < clip["end_s"])
+            table = table.filter(pa.array(keep))
+        reviews = {k: v for k, v in segment.reviews.items() if k in wanted}
+        segments.append(replace(segment, clips=clips, reviews=reviews, trajectory=table))
+    return replace(session, segments=segments)
 
 
 def collect_session(

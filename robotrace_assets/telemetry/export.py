@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
 from typing import IO, Any
 
 import numpy as np
@@ -69,13 +68,6 @@ class ExportSummary:
 def proxy_filename(segment_id: str) -> str:
     """The file name a proxy video gets next to the MCAP (referenced from its metadata)."""
     return f"{segment_id}.proxy.mp4"
-
-
-def _origin_ns(segment: SegmentTelemetry) -> int:
-    if segment.trajectory is not None and segment.trajectory.num_rows:
-        return int(segment.trajectory["host_time_ns"][0].as_py())
-    started = datetime.fromisoformat(str(segment.row["started_at"]).replace("Z", "+00:00"))
-    return round(started.timestamp() * 1e6) * 1000
 
 
 class _Out:
@@ -219,7 +211,7 @@ def write_session_mcap(session: SessionTelemetry, stream: IO[bytes]) -> ExportSu
     writer.add_metadata("robotrace.session", provenance)
     errors: dict[str, str] = {}
     for segment in session.segments:
-        origin = _origin_ns(segment)
+        origin = segment.origin_ns
         writer.add_metadata(
             f"robotrace.segment.{segment.segment_id}", _segment_metadata(segment, origin)
         )

@@ -177,6 +177,18 @@ def test_reviewed_session_exports_as_foxglove_mcap(
     video = out.parent / seg_meta["proxy_file"]
     assert hashlib.sha256(video.read_bytes()).hexdigest() == proxy["sha256"]
 
+    # One clip only (what a delivery may carry): its records and its window of trajectory.
+    only = tmp_path / "only.mcap"
+    assert cli(["export", "mcap", msess, "--out", str(only), "--clip", approved_id]) == 0
+    only_messages, _, _ = _read_back(only)
+    chosen = by_id[approved_id]
+    rel = [(t - host[0]) / 1e9 for t in host]
+    inside = [t for t, r in zip(host, rel, strict=True) if chosen["start_s"] <= r < chosen["end_s"]]
+    assert [t for t, _ in only_messages[TOPICS["pose"]]] == inside
+    assert [d["clip_id"] for _, d in only_messages[TOPICS["review"]]] == [approved_id]
+    assert len(only_messages[TOPICS["clips"]]) == 1
+    assert cli(["export", "mcap", msess, "--out", str(only), "--clip", "clip_nope"]) == 2
+
     # The same segment with its log as MCAP (read through the topic map) exports the same
     # trajectory; a log whose bytes no longer match the envelope exports without it, saying why.
     row = store.read_record(catalog.SEGMENTS, segment_id)[0]
