@@ -213,14 +213,18 @@ def main(argv: list[str] | None = None) -> int:
     from robotrace_assets.api import cli as api_cli
 
     api_cli.register(commands)
+    from robotrace_assets.robotlogs import cli as robotlogs_cli
     from robotrace_assets.telemetry import cli as telemetry_cli
 
     telemetry_cli.register(commands)
+    robotlogs_cli.register(commands)
     args = parser.parse_args(argv)
     if args.command in api_cli.COMMANDS:
         return api_cli.run(args)
     if args.command in telemetry_cli.COMMANDS:
         return telemetry_cli.run(args)
+    if args.command in robotlogs_cli.COMMANDS:
+        return robotlogs_cli.run(args)
     settings = Settings.from_env()
     if args.command == "deliver":
         return deliver(args, settings)
