@@ -23,6 +23,7 @@ from robotrace_assets.robotlogs.topicmap import Stamp, StreamSpec
 __all__ = ["Collector", "StreamSamples"]
 
 _NS_PER_S = 1_000_000_000
+_MAX_SEC = 9_000_000_000  # int64 nanoseconds overflow a little after 9.2e9 s
 # Where the usual messages keep their vector: PoseStamped, PoseWithCovarianceStamped,
 # TransformStamped, a bare Pose; WrenchStamped, a bare Wrench; JointState.
 _DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -216,6 +217,11 @@ class Collector:
     ) -> npt.NDArray[np.int64]:
         if not (np.isfinite(sec).all() and np.isfinite(nsec).all()):
             raise self._fail("stamps are not finite")
+        # Epoch seconds must fit int64 nanoseconds (until 2262); nanoseconds one second.
+        bad = np.flatnonzero((sec < 0) | (sec >= _MAX_SEC) | (nsec < 0) | (nsec >= _NS_PER_S))
+        if bad.size:
+            i = int(bad[0])
+            raise self._fail(f"message {i}: stamp {sec[i]:.0f} s {nsec[i]:.0f} ns out of range")
         return sec.astype(np.int64) * _NS_PER_S + nsec.astype(np.int64)
 
     def _stamps_of(self, rows: Sequence[tuple[Any, ...]]) -> npt.NDArray[np.int64] | None:

@@ -320,3 +320,14 @@ def test_non_numeric_json_values_are_refused() -> None:
     with pytest.raises(RobotLogError, match="not numbers") as caught:
         read_robot_log(out.getvalue(), "mcap", one_topic)
     assert caught.value.topic == POSE
+
+
+@pytest.mark.parametrize("stamp", [{"sec": -5, "nanosec": 0}, {"sec": 1, "nanosec": 2_000_000_000}])
+def test_stamps_out_of_range_are_refused(stamp: dict) -> None:
+    pose = _pose(0)
+    pose["header"]["stamp"] = stamp
+    joints = ("joints", DEFAULT_TOPICS["joints"], _joints(0, [0.1]))
+    data = _ros2_mcap([("pose", POSE, pose), joints])
+    with pytest.raises(RobotLogError, match=r"message 0: stamp .* out of range") as caught:
+        read_robot_log(data, "mcap", NO_WRENCH)
+    assert caught.value.topic == POSE
