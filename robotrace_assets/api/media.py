@@ -36,7 +36,7 @@ def open_session(db: Session, tenant_id: str, body: MediaSessionCreate) -> dict[
     tenant = tenant_defaults(db.get(Tenant, tenant_id))  # type: ignore[arg-type]
     try:
         consent, license_ = episode_model.terms(
-            {"consent": body.consent, "license": body.license}, tenant
+            body.model_dump(mode="json", include={"consent", "license"}), tenant
         )
     except episode_model.TermsError as error:
         raise ApiError(400, f"Invalid request: {error}".replace("metadata.", "")) from None

@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
+from robotrace_assets.ingest.wire import integer
 from robotrace_assets.objectstore.multipart import (
     MAX_PART_SIZE,
     MIN_PART_SIZE,
@@ -30,6 +31,33 @@ Sha256B64 = Annotated[str, Field(min_length=44, max_length=44)]
 MAX_SEGMENT_BYTES = 5 * 1024**4  # S3/R2's object limit
 
 
+class Consent(BaseModel):
+    """The data model's consent object (media session envelope)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    receipt_id: str = Field(pattern=r"^consent_[0-9A-HJKMNP-TV-Z]{26}$")
+    brief_accepted_at: AwareDatetime
+    co_resident_required: bool
+
+
+class License(BaseModel):
+    """The data model's license object: a scope and the uses it allows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope_id: str = Field(pattern=r"^lic_[0-9A-HJKMNP-TV-Z]{26}$")
+    allowed_use: list[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,63}$")]] = Field(
+        max_length=64, json_schema_extra={"uniqueItems": True}
+    )
+
+    @model_validator(mode="after")
+    def _unique(self) -> License:
+        if len(set(self.allowed_use)) != len(self.allowed_use):
+            raise ValueError("allowed_use items must be unique")
+        return self
+
+
 class MediaSessionCreate(BaseModel):
     """POST /api/media/sessions. Provenance defaults (operator, task brief, device, safety rules
     version, consent, license) come from the tenant unless given here."""
@@ -40,15 +68,15 @@ class MediaSessionCreate(BaseModel):
     task_steps: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
         default_factory=list, max_length=64
     )
-    consent: dict[str, Any] | None = None
-    license: dict[str, Any] | None = None
+    consent: Consent | None = None
+    license: License | None = None
     provenance: dict[str, Any] = Field(default_factory=dict, max_length=48)
 
 
 class SensorsDeclared(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size_bytes: int = Field(ge=1, le=MAX_PART_SIZE, strict=True)
+    size_bytes: integer(ge=1, le=MAX_PART_SIZE)
     sha256: Sha256Hex | None = None
     format: Literal["parquet", "mcap", "ros1bag", "ros2bag"]
     hz: float = Field(ge=30, allow_inf_nan=False)
@@ -67,11 +95,11 @@ class SegmentOpen(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    segment_index: int = Field(ge=0, le=100_000, strict=True)
-    size_bytes: int = Field(ge=1, le=MAX_SEGMENT_BYTES, strict=True)
+    segment_index: integer(ge=0, le=100_000)
+    size_bytes: integer(ge=1, le=MAX_SEGMENT_BYTES)
     sha256: Sha256Hex | None = None
     content_type: Literal["video/mp4", "video/quicktime"] = "video/mp4"
-    part_size_bytes: int = Field(ge=MIN_PART_SIZE, le=MAX_PART_SIZE, strict=True)
+    part_size_bytes: integer(ge=MIN_PART_SIZE, le=MAX_PART_SIZE)
     part_sha256: list[Sha256B64] = Field(min_length=1, max_length=10_000)
     started_at: AwareDatetime
     ended_at: AwareDatetime
@@ -80,9 +108,9 @@ class SegmentOpen(BaseModel):
     )
     codec: Literal["hevc", "h264"] | None = None
     fps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    width: int | None = Field(default=None, ge=1, strict=True)
-    height: int | None = Field(default=None, ge=1, strict=True)
-    frames: int | None = Field(default=None, ge=0, strict=True)
+    width: integer(ge=1) | None = None
+    height: integer(ge=1) | None = None
+    frames: integer(ge=0) | None = None
     task_steps: list[TaskStep] = Field(default_factory=list, max_length=256)
     sensors: SensorsDeclared | None = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 ArtifactKind = Literal["video", "sensors", "actions"]
 KINDS: tuple[ArtifactKind, ...] = ("video", "sensors", "actions")
@@ -20,7 +20,31 @@ CONTENT_TYPES: dict[str, str] = {
 }
 BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
 
-StrictNumber = Annotated[float, Field(strict=True, allow_inf_nan=False)]
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 8124.0 is the integer 8124 (as for JSON Schema and Zod), but a
+    boolean or a string is not a number."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _bigint(value: Any) -> Any:
+    """A JSON number is a double to most clients (the seed's server is JavaScript): a bigint
+    bound written as a double (-9223372036854776000) names the bound, so it is taken as it."""
+    value = _integral(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        for bound in (BIGINT_MIN, BIGINT_MAX):
+            if value != bound and abs(value) < 2**64 and float(value) == float(bound):
+                return bound
+    return value
+
+
+def integer(**limits: int) -> Any:
+    """Strict (no strings, no booleans), but JSON-integral floats count as integers."""
+    return Annotated[int, Field(strict=True, **limits), BeforeValidator(_integral)]
+
+
 PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 
@@ -40,10 +64,15 @@ class EpisodeCreate(BaseModel):
     policy_version: str | None = _text(120)
     env_version: str | None = _text(120)
     git_sha: str | None = _text(64)
-    seed: Annotated[int, Field(strict=True, ge=BIGINT_MIN, le=BIGINT_MAX)] | None = None
+    seed: (
+        Annotated[int, Field(strict=True, ge=BIGINT_MIN, le=BIGINT_MAX), BeforeValidator(_bigint)]
+        | None
+    ) = None
     fps: PositiveNumber | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
-    request_uploads: list[ArtifactKind] = Field(default_factory=lambda: list(KINDS), max_length=3)
+    request_uploads: list[ArtifactKind] = Field(
+        default_factory=lambda: list(KINDS), max_length=3, json_schema_extra={"uniqueItems": True}
+    )
 
     @field_validator("request_uploads")
     @classmethod
@@ -61,7 +90,9 @@ class EpisodeFinalize(BaseModel):
     status: Literal["ready", "failed"] = "ready"
     duration_s: NonNegativeNumber | None = None
     fps: PositiveNumber | None = None
-    bytes_total: Annotated[int, Field(strict=True, ge=0, le=BIGINT_MAX)] | None = None
+    bytes_total: (
+        Annotated[int, Field(strict=True, ge=0, le=BIGINT_MAX), BeforeValidator(_bigint)] | None
+    ) = None
     metadata: dict[str, Any] | None = None
 
 
