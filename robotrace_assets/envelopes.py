@@ -142,6 +142,9 @@ class MediaSessionEnvelope:
             "allowed_use": list(self.allowed_use),
             "safety_rules_version": self.safety_rules_version,
             "source": self.document.get("source", "capture_client"),
+            "device_tier": self.device_tier,
+            # What else the client reported (robot, policy version, room id, ...), kept as is.
+            "client_provenance": json.dumps(self.document.get("provenance") or {}, sort_keys=True),
         }
 
 

@@ -3,13 +3,11 @@ safety signals, machine scores under the versioned rules, and full provenance.""
 
 import base64
 import hashlib
-import io
 import json
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -22,7 +20,7 @@ from dagster import (
 from robotrace_assets import catalog, layout
 from robotrace_assets.clips.cutting import ClipWindow, cut_clips
 from robotrace_assets.clips.plots import ClipTrace, clip_signal_png
-from robotrace_assets.clips.rules import UnknownRulesVersion, rules_for, score
+from robotrace_assets.clips.rules import UnknownRulesVersion, rules_for, score, without_signals
 from robotrace_assets.clips.signals import compute_signals, jerk_series
 from robotrace_assets.derivatives.assets import MEDIA_PROBE
 from robotrace_assets.envelopes import MediaSessionEnvelope
@@ -31,20 +29,37 @@ from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF, proven_object
 from robotrace_assets.proof.guard import confirm_unchanged, require_proven
 from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.robotlogs import RobotLogError, read_segment_log
 from robotrace_assets.segments.assets import load_segment_row
 from robotrace_assets.sessions.assets import load_session_envelope
 
 CLIPS = AssetKey(["clips", "clip"])
 
 
+# A trajectory with no samples: what clips are scored on when the robot log cannot be read.
+EMPTY_TRAJECTORY = pa.table(
+    {
+        "host_time_ns": pa.array([], pa.int64()),
+        "device_time_ns": pa.array([], pa.int64()),
+        **{axis: pa.array([], pa.float64()) for axis in ("ee_x", "ee_y", "ee_z")},
+    }
+)
+
+
 def load_sensor_log(
-    store: ObjectStoreResource, row: dict[str, Any], proof: dict[str, Any]
-) -> pa.Table:
-    """The segment's trajectory log: exactly the bytes its proof read (If-Match on the proven
-    ETag, SHA-256 compared with the proven one)."""
+    store: ObjectStoreResource,
+    row: dict[str, Any],
+    proof: dict[str, Any],
+    session: MediaSessionEnvelope,
+) -> tuple[pa.Table, str | None]:
+    """The segment's trajectory, read from exactly the bytes its proof read (If-Match on the
+    proven ETag, SHA-256 compared with the proven one), in whatever format the robot wrote it
+    (Parquet, MCAP, ROS 1 or ROS 2 bag, through the topic map). A log that cannot be read (a
+    topic missing, stamps going backwards) leaves the segment reviewable without signals: an
+    empty trajectory and the reason."""
     segment_id = row["segment_id"]
     if not row.get("sensors_key"):
-        raise Failure(f"segment {segment_id} has no sensor log; clips need a trajectory")
+        return EMPTY_TRAJECTORY, "the segment declares no sensor log"
     proven = proven_object(proof, "sensors")
     if proven is None or not proven.get("etag"):
         raise Failure(f"segment {segment_id}: sensor log was not proven; re-prove the segment")
@@ -55,10 +70,14 @@ def load_sensor_log(
         raise Failure(f"segment {segment_id}: sensor log: {error}", allow_retries=False) from None
     if hashlib.sha256(data).hexdigest() != proven["read_sha256"]:
         raise Failure(f"segment {segment_id}: sensor log bytes differ from the proven ones")
+    fmt = (json.loads(row["envelope"]).get("sensors") or {}).get("format", "parquet")
     try:
-        return pq.read_table(io.BytesIO(data))
-    except (pa.ArrowInvalid, OSError) as error:
-        raise Failure(f"segment {segment_id}: sensor log unreadable: {error}") from None
+        table = read_segment_log(
+            data, fmt, tenant_id=row["tenant_id"], device_model=session.device_model
+        )
+    except RobotLogError as error:
+        return EMPTY_TRAJECTORY, f"sensor log ({fmt}) unreadable: {error}"
+    return table, None
 
 
 def _window(table: pa.Table, rel_s: np.ndarray, clip: ClipWindow) -> tuple[pa.Table, np.ndarray]:
@@ -76,13 +95,14 @@ def clip_rows(
     probe: dict[str, Any],
     proof: dict[str, Any],
     table: pa.Table,
+    log_problem: str | None = None,
 ) -> tuple[list[dict[str, Any]], list[ClipTrace], float]:
     envelope = json.loads(row["envelope"])
     hz = float(envelope.get("sensors", {}).get("hz") or 100.0)
     fps = float(probe["fps"] or envelope["raw"].get("fps") or 30.0)
     rules = rules_for(session.safety_rules_version)
     host = table["host_time_ns"].to_numpy()
-    rel_s = (host - host[0]) / 1e9
+    rel_s = (host - host[0]) / 1e9 if len(host) else host.astype(float)
     stored_gaps = probe["timestamp_gaps"] or []  # a list column; JSON text in older records
     if isinstance(stored_gaps, str):
         stored_gaps = json.loads(stored_gaps)
@@ -96,6 +116,8 @@ def clip_rows(
             window, hz=hz, fps=fps, frame_gaps_s=clip_gaps, blur_enforced=session.blur_enforced
         )
         machine = score(signals, rules)
+        if log_problem:  # no trajectory to judge: a person must look at it
+            machine = without_signals(machine, log_problem)
         expected_frames = round(clip.duration_s * fps)
         frames = max(0, expected_frames - signals.dropped_frames)
         resolution = [probe["width"], probe["height"]]
@@ -192,9 +214,11 @@ def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> M
     probes = object_store.read_record(catalog.MEDIA_PROBES, segment_id)
     if not probes:
         raise Failure(f"segment {segment_id} has no media probe: materialize its derivatives")
-    table = load_sensor_log(object_store, row, proof)
+    table, log_problem = load_sensor_log(object_store, row, proof, session)
+    if log_problem:
+        context.log.warning(f"segment {segment_id}: reviewable without signals: {log_problem}")
     try:
-        rows, traces, jerk_limit = clip_rows(row, session, probes[0], proof, table)
+        rows, traces, jerk_limit = clip_rows(row, session, probes[0], proof, table, log_problem)
     except UnknownRulesVersion as error:
         raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
     key = object_store.write_record(catalog.CLIPS, segment_id, rows)
@@ -220,6 +244,7 @@ def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> M
             "needs_review": statuses.count("needs_review"),
             "rejected": statuses.count("rejected"),
             "rules_version": session.safety_rules_version,
+            "signals": "unavailable: " + log_problem if log_problem else "computed",
             "signal_plots": MetadataValue.md(
                 f"![per-clip jerk and frame gaps](data:image/png;base64,{png})"
             ),

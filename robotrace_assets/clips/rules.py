@@ -36,6 +36,7 @@ the 40 ms reject limit by a margin instead of sitting exactly on it.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal
@@ -343,4 +344,13 @@ def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
         status=worst,
         reasons=tuple(reasons),
         rules_version=rules.version,
+    )
+
+
+def without_signals(machine: MachineScore, reason: str) -> MachineScore:
+    """A clip whose trajectory could not be read is never machine-approved: at best it needs a
+    person's review, with the reason; a rejection on the video side stands."""
+    status: Status = "rejected" if machine.status == "rejected" else "needs_review"
+    return dataclasses.replace(
+        machine, status=status, reasons=(*machine.reasons, f"no safety signals: {reason}")
     )
