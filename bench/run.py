@@ -24,6 +24,7 @@ from typing import Any, Protocol
 from bench import (
     backfill_bench,
     derivatives_bench,
+    ingest_bench,
     manifest_bench,
     proof_throughput,
     robotlogs_bench,
@@ -72,6 +73,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "signals": figures_runner(signals_bench, "5"),
     "manifest": figures_runner(manifest_bench, "6"),
     "robotlogs": figures_runner(robotlogs_bench, "8"),
+    "ingest": figures_runner(ingest_bench, "9"),
 }
 
 
