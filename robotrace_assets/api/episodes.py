@@ -169,17 +169,20 @@ def finalize(
     if episode.status == "archived":
         raise ApiError(409, "Episode is archived; restore it first.")
     check_terms(db, tenant_id, {**(episode.metadata_ or {}), **(body.metadata or {})})
-    _merge(episode, body)
-    state = (episode.verification or {}).get("state")
-    if episode.status == "ready" and (state in HANDED_OFF or body.status == "failed"):
-        pass  # idempotent: a ready run does not roll back, and a handed-off one is final
-    elif body.status == "failed":
-        episode.status = "failed"
-        episode.verification = _not_applicable("the run was finalized as failed")
-    else:
-        episode.status = "ready"
-        episode.verification = _verify_and_hand_off(db, bucket, episode)
-    episode.updated_at = now()
+    # No write reaches the database before the commit: the HEADs and the hand-off run without
+    # holding SQLite's single write lock (on PostgreSQL the row lock serializes finalizes).
+    with db.no_autoflush:
+        _merge(episode, body)
+        state = (episode.verification or {}).get("state")
+        if episode.status == "ready" and (state in HANDED_OFF or body.status == "failed"):
+            pass  # idempotent: a ready run does not roll back, and a handed-off one is final
+        elif body.status == "failed":
+            episode.status = "failed"
+            episode.verification = _not_applicable("the run was finalized as failed")
+        else:
+            episode.status = "ready"
+            episode.verification = _verify_and_hand_off(db, bucket, episode)
+        episode.updated_at = now()
     return {
         "episode_id": episode.id,
         "status": episode.status,
