@@ -74,6 +74,10 @@ def simulation_config(args: argparse.Namespace) -> SimulationConfig:
 
 
 def simulate(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "via_api", None):  # through the ingest service, with an API key
+        from robotrace_assets.api.cli import simulate_via_api
+
+        return simulate_via_api(args)
     from robotrace_assets.capture.simulator import CaptureSimulator
     from robotrace_assets.objectstore.client import ensure_bucket, make_client
 
@@ -96,6 +100,9 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     print(f"object store ready at {status['endpoint_url']} (bucket {status['bucket']})")
     if not args.skip_upload:
         simulate(args, settings)
+    from robotrace_assets.api.cli import demo_service
+
+    demo_service(args, settings.data_dir)  # the ingest service beside Dagster, on loopback
     home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir / "dagster_home")
     home.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
@@ -188,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     store.add_argument("action", choices=["start", "stop", "status"])
     sim = commands.add_parser("simulate", help="upload synthetic captures like a capture client")
     add_simulation_args(sim)
+    sim.add_argument("--via-api", metavar="URL", help="upload through the ingest service")
+    sim.add_argument("--api-key", help="its API key (default: $ROBOTRACE_API_KEY)")
     run_demo = commands.add_parser("demo", help="store + synthetic captures + Dagster UI/daemon")
     add_simulation_args(run_demo)
     run_demo.add_argument("--port", type=int, default=3000)

@@ -11,6 +11,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.orm import Session
 
@@ -162,3 +163,88 @@ def run(args: argparse.Namespace) -> int:
     except admin.AdminError as error:
         print(f"refused: {error}", file=sys.stderr)
         return 2
+
+
+def simulate_via_api(args: argparse.Namespace) -> int:
+    """`robotrace simulate --via-api URL`: the simulator's media through the large-media API."""
+    import os
+
+    from robotrace_assets.capture.via_api import ApiCaptureSimulator, ApiClient
+    from robotrace_assets.cli import simulation_config
+
+    key = args.api_key or os.environ.get("ROBOTRACE_API_KEY")
+    if not key:
+        print("refused: pass --api-key or set ROBOTRACE_API_KEY", file=sys.stderr)
+        return 2
+    api = ApiClient(args.via_api, key)
+    try:
+        for done in ApiCaptureSimulator(api, simulation_config(args)).upload_all():
+            print(f"{done.media_session_id}  {done.segment_id}  {done.size_bytes:>10} B  via API")
+    finally:
+        api.close()
+    return 0
+
+
+def start_demo_service(data_dir: Path, port: int = 8780) -> tuple[str, str]:
+    """Start the service on loopback beside Dagster (a child process: Ctrl+C stops it too),
+    create a demo tenant with consent and license defaults and a key; (url, key)."""
+    import os
+    import subprocess
+    import time
+    from datetime import UTC, datetime
+    from random import SystemRandom
+
+    import httpx
+
+    from robotrace_assets import ids
+
+    config = ApiConfig.from_env()
+    rng, at = SystemRandom(), datetime.now(UTC)
+    terms = admin.TenantTerms(
+        consent_receipt_id=ids.new_id("consent", at, rng),
+        license_scope_id=ids.new_id("lic", at, rng),
+        allowed_use=("robotics_training", "internal_eval"),
+    )
+    with session(config) as db:
+        tenant = admin.create_tenant(db, "demo", terms)
+        _row, token = admin.create_key(db, tenant.id, keys.ALL_SCOPES, "demo")
+    log_path = data_dir / "ingest-api.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "robotrace_assets.cli", "api", "serve", "--port", str(port)]
+    with open(log_path, "ab") as log_file:
+        subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT, env=dict(os.environ))
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if httpx.get(f"{url}/api/health", timeout=1).status_code == 200:
+                return url, token
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"the ingest service did not start; see {log_path}")
+
+
+def demo_service(args: argparse.Namespace, data_dir: Path) -> None:
+    """The demo's ingest part: service up, key and curl printed, a batch simulated through it."""
+    from dataclasses import replace
+
+    from robotrace_assets.capture.via_api import ApiCaptureSimulator, ApiClient
+    from robotrace_assets.cli import simulation_config
+
+    url, token = start_demo_service(data_dir)
+    print(f"ingest API on {url} (OpenAPI: {url}/api/docs); demo API key (shown once):\n  {token}")
+    print(
+        f"  curl -s -X POST {url}/api/ingest/episode -H 'Authorization: Bearer {token}' "
+        '-H \'Content-Type: application/json\' -d \'{"name": "curl demo", "request_uploads": []}\''
+    )
+    print(f"  or: ROBOTRACE_BASE_URL={url} ROBOTRACE_API_KEY=<key> python your_sdk_script.py")
+    if args.skip_upload:
+        return
+    config = replace(
+        simulation_config(args), sessions=1, segments=2, seed=args.seed + 1, defects=()
+    )
+    api = ApiClient(url, token)
+    try:
+        for done in ApiCaptureSimulator(api, config).upload_all():
+            print(f"{done.media_session_id}  {done.segment_id}  {done.size_bytes:>10} B  via API")
+    finally:
+        api.close()
