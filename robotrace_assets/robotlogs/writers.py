@@ -34,6 +34,7 @@ __all__ = [
     "MSGTYPES",
     "default_topic_map",
     "write_mcap",
+    "write_robot_log",
     "write_ros1_bag",
     "write_ros2_bag",
 ]
@@ -301,3 +302,19 @@ def write_ros2_bag(
                 writer.write(conns[role], log_ns, store.serialize_cdr(message, MSGTYPES[role]))
         (storage_file,) = [p for p in bag_dir.iterdir() if p.suffix in (".db3", ".mcap")]
         return storage_file.read_bytes()
+
+
+def write_robot_log(table: pa.Table, fmt: str) -> bytes:
+    """The table in any ``sensors.format`` (parquet, mcap as ROS 2 CDR, ros1bag, ros2bag as
+    sqlite3), read back by ``read_robot_log`` with ``default_topic_map()``."""
+    if fmt == "parquet":
+        from robotrace_assets.capture.sensors import write_parquet
+
+        with tempfile.TemporaryDirectory(prefix="robotrace-log-") as temp:
+            path = Path(temp) / "log.parquet"
+            write_parquet(table, path)
+            return path.read_bytes()
+    writers = {"mcap": write_mcap, "ros1bag": write_ros1_bag, "ros2bag": write_ros2_bag}
+    if fmt not in writers:
+        raise ValueError(f"unknown sensor log format {fmt!r}")
+    return writers[fmt](table)

@@ -26,6 +26,7 @@ from robotrace_assets.robotlogs.writers import (
     MSGTYPES,
     default_topic_map,
     write_mcap,
+    write_robot_log,
     write_ros1_bag,
     write_ros2_bag,
 )
@@ -267,4 +268,12 @@ def test_publish_time_and_integer_nanosecond_stamps(trajectory: pa.Table) -> Non
     )
     table = read_robot_log(out.getvalue(), "mcap", one_message_type)
     for name in ("host_time_ns", "device_time_ns", "ee_y", "joint_6"):
+        assert np.array_equal(table[name].to_numpy(), trajectory[name].to_numpy()), name
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "mcap", "ros1bag", "ros2bag"])
+def test_write_robot_log_round_trips_every_envelope_format(fmt: str, trajectory: pa.Table) -> None:
+    data = write_robot_log(trajectory, fmt)
+    table = read_robot_log(data, fmt, None if fmt == "parquet" else TOPIC_MAP)
+    for name in trajectory.schema.names:
         assert np.array_equal(table[name].to_numpy(), trajectory[name].to_numpy()), name
