@@ -39,10 +39,11 @@ def _load(spec: str):
 def create_app(config: ApiConfig | None = None, *, migrate_db: bool = True) -> FastAPI:
     """The service for `config` (default: from ROBOTRACE_API_* and ROBOTRACE_* variables).
 
-    With `migrate_db`, the database is upgraded to the Alembic head first (idempotent).
+    With `migrate_db` (and ROBOTRACE_API_AUTO_MIGRATE not off), the database is upgraded to the
+    Alembic head first (idempotent).
     """
     config = config or ApiConfig.from_env()
-    if migrate_db:
+    if migrate_db and config.auto_migrate:
         migrate(config.database_url)
     engine = make_engine(config.database_url)
     app = FastAPI(

@@ -76,7 +76,8 @@ def session(config: ApiConfig) -> Iterator[Session]:
 def serve(args: argparse.Namespace, config: ApiConfig) -> int:
     import uvicorn
 
-    migrate(config.database_url)
+    if config.auto_migrate:
+        migrate(config.database_url)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     for noisy in ("botocore", "boto3", "urllib3", "s3transfer"):
         # At DEBUG these libraries log request signatures and presigned URLs.

@@ -30,6 +30,9 @@ class ApiConfig:
     rate_per_s: float = 50.0  # token refill per API key
     rate_burst: int = 100
     max_body_bytes: int = 1024 * 1024
+    # Upgrade the schema when the app starts. Turn off for replicas (run `robotrace api migrate`
+    # once per release instead), so replicas starting together never race on a migration.
+    auto_migrate: bool = True
     settings: Settings | None = field(default=None, repr=False)
 
     @property
@@ -56,6 +59,7 @@ class ApiConfig:
                 rate_per_s=float(get("RATE_PER_S") or 50.0),
                 rate_burst=int(get("RATE_BURST") or 100),
                 max_body_bytes=int(get("MAX_BODY_BYTES") or 1024 * 1024),
+                auto_migrate=(get("AUTO_MIGRATE") or "on").lower() not in {"off", "0", "false"},
                 settings=settings,
             )
         except ValueError as error:
