@@ -78,18 +78,31 @@ class SessionTelemetry:
     missing_segments: list[str] = field(default_factory=list)  # declared, not in the catalog
 
 
+def _proven_sha256(store: RecordStore, row: dict[str, Any]) -> str | None:
+    """SHA-256 of the sensor log bytes the provider proof read (the catalog's proof record
+    lists each proven object by role), else the one the envelope declared."""
+    for record in store.read_record(catalog.PROOFS, row["segment_id"]) or []:
+        for found in json.loads(record.get("objects") or "[]"):
+            if found.get("role") == "sensors" and found.get("read_sha256"):
+                return str(found["read_sha256"])
+    return row.get("sensors_sha256")
+
+
 def _sensor_bytes(store: RecordStore, row: dict[str, Any]) -> bytes:
+    """The segment's sensor log, only if it is the proven (or at least declared) content."""
     key = row.get("sensors_key")
     if not key:
         raise RobotLogError("segment has no sensor log")
+    expected = _proven_sha256(store, row)
+    if not expected:
+        raise RobotLogError("sensor log neither proven nor declared with a SHA-256")
     try:
         layout.check_key_within(key, layout.tenant_raw_prefix(row["tenant_id"]))
         data = store.get_bytes(key)
     except (layout.UnsafeKey, LookupError) as error:
         raise RobotLogError(f"sensor log: {error}") from None
-    declared = row.get("sensors_sha256")
-    if declared and hashlib.sha256(data).hexdigest() != declared:
-        raise RobotLogError("sensor log SHA-256 differs from the envelope")
+    if hashlib.sha256(data).hexdigest() != expected:
+        raise RobotLogError("sensor log SHA-256 differs from the proven one")
     return data
 
 

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -84,14 +85,37 @@ def _read_back(path: Path) -> tuple[dict[str, list[tuple[int, Any]]], dict[str, 
     return messages, metadata, summary
 
 
-def _reviewed_session(s3, bucket: str, instance) -> tuple[Any, str]:
-    """One spiky segment through the pipeline, one clip approved by a reviewer."""
-    session = simulate(s3, bucket, "jerk_spike@0.0")[0]
-    segment_id = session.segments[0].segment_id
-    result = run_assets(instance, bucket, FULL, segment_id)
-    assert result.success, failure_messages(result)
+def _swap_to_mcap(s3, bucket: str, segment) -> None:
+    """The segment's robot writes MCAP: upload that instead, and declare its format."""
+    parquet = s3.get_object(Bucket=bucket, Key=segment.sensors_key)["Body"].read()
+    data = write_mcap(pq.read_table(io.BytesIO(parquet)), "ros2")
+    s3.put_object(Bucket=bucket, Key=segment.sensors_key, Body=data)
+    doc = dict(segment.envelope)
+    doc["sensors"] = {
+        **doc["sensors"],
+        "format": "mcap",
+        "size_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    s3.put_object(Bucket=bucket, Key=segment.envelope_key, Body=json.dumps(doc).encode())
+
+
+def _reviewed_session(s3, bucket: str, instance) -> tuple[Any, dict[str, pa.Table], str]:
+    """Two segments through the pipeline, the first (spiky) with our Parquet log, the second
+    with an MCAP log read through the topic map; one clip approved by a reviewer. Returns the
+    session, each segment's trajectory as the simulator wrote it, and the approved clip id."""
+    session = simulate(s3, bucket, "jerk_spike@0.0", segments=2)[0]
     store = ObjectStoreResource(bucket=bucket)
-    clips = store.read_record(catalog.CLIPS, segment_id) or []
+    tables = {
+        seg.segment_id: pq.read_table(io.BytesIO(store.get_bytes(seg.sensors_key)))
+        for seg in session.segments
+    }
+    _swap_to_mcap(s3, bucket, session.segments[1])
+    for seg in session.segments:
+        result = run_assets(instance, bucket, FULL, seg.segment_id)
+        assert result.success, failure_messages(result)
+    first = session.segments[0].segment_id
+    clips = store.read_record(catalog.CLIPS, first) or []
     approved = next(c for c in clips if c["machine_status"] != "rejected")
     _, key = submit(
         s3,
@@ -102,20 +126,27 @@ def _reviewed_session(s3, bucket: str, instance) -> tuple[Any, str]:
         rationale="clean on the proxy",
     )
     file_decision(s3, bucket, s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-    assert run_assets(instance, bucket, [CLIP_REVIEW], segment_id).success
-    return session, approved["clip_id"]
+    assert run_assets(instance, bucket, [CLIP_REVIEW], first).success
+    return session, tables, approved["clip_id"]
+
+
+@pytest.fixture
+def topic_map(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "topics.json"
+    path.write_text(json.dumps({"version": 1, "default": default_topic_map()}))
+    monkeypatch.setenv("ROBOTRACE_TOPIC_MAP_FILE", str(path))
+    return path
 
 
 def test_reviewed_session_exports_as_foxglove_mcap(
-    s3, bucket, instance, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    s3, bucket, instance, tmp_path: Path, topic_map: Path
 ) -> None:
-    session, approved_id = _reviewed_session(s3, bucket, instance)
+    session, tables, approved_id = _reviewed_session(s3, bucket, instance)
     msess = session.media_session_id
-    segment_id = session.segments[0].segment_id
+    first, second = (seg.segment_id for seg in session.segments)
     store = ObjectStoreResource(bucket=bucket)
-    clips = store.read_record(catalog.CLIPS, segment_id) or []
-    reviews = store.read_record(catalog.CLIP_REVIEWS, segment_id) or []
-    trajectory = pq.read_table(io.BytesIO(store.get_bytes(session.segments[0].sensors_key)))
+    clips = {sid: store.read_record(catalog.CLIPS, sid) or [] for sid in (first, second)}
+    reviews = {sid: store.read_record(catalog.CLIP_REVIEWS, sid) or [] for sid in (first, second)}
 
     out = tmp_path / "export" / "session.mcap"
     assert cli(["export", "mcap", msess, "--out", str(out), "--with-video"]) == 0
@@ -129,98 +160,88 @@ def test_reviewed_session_exports_as_foxglove_mcap(
         assert (schema.name, schema.encoding) == (name, encoding), role
         assert channel.message_encoding == ("protobuf" if encoding == "protobuf" else "json")
 
-    # Trajectory: one pose, joints and wrench message per sample, on the host/video clock.
-    host = trajectory["host_time_ns"].to_pylist()
+    # Trajectory of both segments (Parquet and MCAP logs alike): one pose, joints and wrench
+    # message per sample, logged and stamped on the host/video clock.
+    host = {sid: tables[sid]["host_time_ns"].to_pylist() for sid in (first, second)}
     poses = messages[TOPICS["pose"]]
-    assert [t for t, _ in poses] == host
-    first = poses[0][1]
-    assert first.pose.position.x == trajectory["ee_x"][0].as_py()
-    assert first.timestamp.seconds * 10**9 + first.timestamp.nanos == host[0]
-    joints = messages[TOPICS["joints"]][10][1]
+    assert [t for t, _ in poses] == sorted(host[first] + host[second])
+    pose_at = {t: m for t, m in poses}
+    for sid in (first, second):
+        sample = pose_at[host[sid][7]]
+        assert sample.pose.position.x == tables[sid]["ee_x"][7].as_py()
+        assert sample.timestamp.seconds * 10**9 + sample.timestamp.nanos == host[sid][7]
+    joints = dict(messages[TOPICS["joints"]])[host[first][10]]
     assert [j.position for j in joints.joints] == [
-        trajectory[f"joint_{k}"][10].as_py() for k in range(len(joints.joints))
+        tables[first][f"joint_{k}"][10].as_py() for k in range(len(joints.joints))
     ]
-    wrench = messages[TOPICS["wrench"]][5][1]
-    assert wrench["force"]["z"] == trajectory["force_z"][5].as_py()
+    wrench = dict(messages[TOPICS["wrench"]])[host[second][5]]
+    assert wrench["force"]["z"] == tables[second]["force_z"][5].as_py()
 
     # Clips: boundaries as foxglove.Event, signals, scores and decisions per clip.
+    all_clips = {c["clip_id"]: c for sid in (first, second) for c in clips[sid]}
     events = messages[TOPICS["clips"]]
-    assert len(events) == len(clips) == len(messages[TOPICS["signals"]])
-    assert len(messages[TOPICS["review"]]) == len(reviews)
-    by_id = {c["clip_id"]: c for c in clips}
+    assert len(events) == len(all_clips) == len(messages[TOPICS["signals"]])
+    assert len(messages[TOPICS["review"]]) == len(reviews[first]) + len(reviews[second])
     for log_time, event in events:
         meta = {kv.key: kv.value for kv in event.metadata}
-        clip = by_id[meta["clip_id"]]
+        clip = all_clips[meta["clip_id"]]
+        origin = host[clip["segment_id"]][0]
         start = event.start_time.seconds * 10**9 + event.start_time.nanos
         end = event.end_time.seconds * 10**9 + event.end_time.nanos
-        assert start == log_time == host[0] + round(clip["start_s"] * 1e9)
-        assert end == host[0] + round(clip["end_s"] * 1e9)
+        assert start == log_time == origin + round(clip["start_s"] * 1e9)
+        assert end == origin + round(clip["end_s"] * 1e9)
     for _, signals in messages[TOPICS["signals"]]:
-        assert signals["jerk_peak"] == by_id[signals["clip_id"]]["signal_jerk_peak"]
+        assert signals["jerk_peak"] == all_clips[signals["clip_id"]]["signal_jerk_peak"]
     rejected = [s for _, s in messages[TOPICS["scores"]] if s["status"] == "rejected"]
     assert rejected and any("jerk" in r for r in rejected[0]["reasons"])
     decisions = {d["clip_id"]: d for _, d in messages[TOPICS["review"]]}
     assert decisions[approved_id]["final_status"] == "approved"
     assert decisions[approved_id]["decided_by"] == "rev_carol"
-    levels = {
-        line.message.split(":")[-1].split(" (")[0].strip() for _, line in messages[TOPICS["log"]]
-    }
-    assert "approved" in levels and "rejected" in levels
+    lines = [line.message for _, line in messages[TOPICS["log"]]]
+    assert any(": approved" in m for m in lines) and any(": rejected" in m for m in lines)
 
-    # Provenance and the proxy video beside the file.
+    # Provenance and the proxy videos beside the file.
     assert metadata["robotrace.session"]["operator_id"] == session.envelope["operator_id"]
-    seg_meta = metadata[f"robotrace.segment.{segment_id}"]
-    proxy = next(
-        d for d in store.read_record(catalog.DERIVATIVES, segment_id) or [] if d["kind"] == "proxy"
-    )
-    assert seg_meta["proxy_key"] == proxy["key"] and seg_meta["trajectory"] == "ok"
-    video = out.parent / seg_meta["proxy_file"]
-    assert hashlib.sha256(video.read_bytes()).hexdigest() == proxy["sha256"]
+    for sid, fmt in ((first, "parquet"), (second, "mcap")):
+        seg_meta = metadata[f"robotrace.segment.{sid}"]
+        derivatives = store.read_record(catalog.DERIVATIVES, sid) or []
+        proxy = next(d for d in derivatives if d["kind"] == "proxy")
+        assert seg_meta["proxy_key"] == proxy["key"] and seg_meta["trajectory"] == "ok"
+        assert seg_meta["sensors_format"] == fmt
+        video = out.parent / seg_meta["proxy_file"]
+        assert hashlib.sha256(video.read_bytes()).hexdigest() == proxy["sha256"]
 
     # One clip only (what a delivery may carry): its records and its window of trajectory.
     only = tmp_path / "only.mcap"
     assert cli(["export", "mcap", msess, "--out", str(only), "--clip", approved_id]) == 0
-    only_messages, _, _ = _read_back(only)
-    chosen = by_id[approved_id]
-    rel = [(t - host[0]) / 1e9 for t in host]
-    inside = [t for t, r in zip(host, rel, strict=True) if chosen["start_s"] <= r < chosen["end_s"]]
+    only_messages, only_meta, _ = _read_back(only)
+    chosen = all_clips[approved_id]
+    inside = [
+        t for t in host[first] if chosen["start_s"] <= (t - host[first][0]) / 1e9 < chosen["end_s"]
+    ]
     assert [t for t, _ in only_messages[TOPICS["pose"]]] == inside
     assert [d["clip_id"] for _, d in only_messages[TOPICS["review"]]] == [approved_id]
     assert len(only_messages[TOPICS["clips"]]) == 1
+    assert f"robotrace.segment.{second}" not in only_meta
     assert cli(["export", "mcap", msess, "--out", str(only), "--clip", "clip_nope"]) == 2
 
-    # The same segment with its log as MCAP (read through the topic map) exports the same
-    # trajectory; a log whose bytes no longer match the envelope exports without it, saying why.
-    row = store.read_record(catalog.SEGMENTS, segment_id)[0]
-    mcap_log = write_mcap(trajectory, "ros2")
-    store.put_bytes(row["sensors_key"], mcap_log, "application/octet-stream")
-    envelope = json.loads(row["envelope"]) if isinstance(row["envelope"], str) else row["envelope"]
-    envelope["sensors"]["format"] = "mcap"
-    store.write_record(
-        catalog.SEGMENTS,
-        segment_id,
-        [{**row, "envelope": envelope, "sensors_sha256": hashlib.sha256(mcap_log).hexdigest()}],
-    )
-    topic_map = tmp_path / "topics.json"
-    topic_map.write_text(json.dumps({"version": 1, "default": default_topic_map()}))
-    monkeypatch.setenv("ROBOTRACE_TOPIC_MAP_FILE", str(topic_map))
-    again = tmp_path / "again.mcap"
-    assert cli(["export", "mcap", msess, "--out", str(again)]) == 0
-    assert [(t, m.pose.position.x) for t, m in _read_back(again)[0][TOPICS["pose"]]] == [
-        (t, m.pose.position.x) for t, m in poses
-    ]
-
-    store.put_bytes(row["sensors_key"], mcap_log[:-100], "application/octet-stream")
+    # A log whose bytes are no longer the proven ones is exported without its trajectory,
+    # saying why; the segment's clips, scores and decisions are still there.
+    second_key = session.segments[1].sensors_key
+    store.put_bytes(second_key, b"\x89MCAP0\r\n tampered", "application/octet-stream")
     tampered = collect_session(store, msess)
-    assert tampered.segments[0].trajectory is None
-    assert "SHA-256" in (tampered.segments[0].trajectory_error or "")
+    assert tampered.segments[0].trajectory is not None
+    assert tampered.segments[1].trajectory is None
+    assert "differs from the proven one" in (tampered.segments[1].trajectory_error or "")
     third = tmp_path / "third.mcap"
     assert cli(["export", "mcap", msess, "--out", str(third)]) == 0
     third_messages, third_meta, _ = _read_back(third)
-    assert TOPICS["pose"] not in third_messages
-    assert len(third_messages[TOPICS["clips"]]) == len(clips)
-    assert "SHA-256" in third_meta[f"robotrace.segment.{segment_id}"]["trajectory_error"]
-    assert any("no trajectory" in m.message for _, m in third_messages[TOPICS["log"]])
+    assert [t for t, _ in third_messages[TOPICS["pose"]]] == host[first]
+    assert len(third_messages[TOPICS["clips"]]) == len(all_clips)
+    assert "proven" in third_meta[f"robotrace.segment.{second}"]["trajectory_error"]
+    assert any(
+        f"segment {second}: no trajectory" in m.message for _, m in third_messages[TOPICS["log"]]
+    )
 
 
 def test_unknown_or_malformed_session_is_refused(bucket, tmp_path: Path, capsys) -> None:
