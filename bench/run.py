@@ -26,6 +26,7 @@ from bench import (
     derivatives_bench,
     ingest_bench,
     manifest_bench,
+    pinning_bench,
     proof_throughput,
     robotlogs_bench,
     sensor_tick,
@@ -73,6 +74,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "signals": figures_runner(signals_bench, "5"),
     "manifest": figures_runner(manifest_bench, "6"),
     "robotlogs": figures_runner(robotlogs_bench, "8"),
+    "pinning": figures_runner(pinning_bench, "7"),
     "ingest": figures_runner(ingest_bench, "9"),
 }
 
