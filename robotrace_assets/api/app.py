@@ -56,6 +56,7 @@ def create_app(config: ApiConfig | None = None, *, migrate_db: bool = True) -> F
         openapi_url="/api/openapi.json",
         docs_url="/api/docs",
         redoc_url=None,
+        redirect_slashes=False,  # the SDK treats any 3xx on /api/ as an error: answer 404 JSON
     )
     app.state.config = config
     app.state.engine = engine

@@ -171,6 +171,7 @@ def finalize(
     check_terms(db, tenant_id, {**(episode.metadata_ or {}), **(body.metadata or {})})
     # No write reaches the database before the commit: the HEADs and the hand-off run without
     # holding SQLite's single write lock (on PostgreSQL the row lock serializes finalizes).
+    before = _snapshot(episode)
     with db.no_autoflush:
         _merge(episode, body)
         state = (episode.verification or {}).get("state")
@@ -182,13 +183,19 @@ def finalize(
         else:
             episode.status = "ready"
             episode.verification = _verify_and_hand_off(db, bucket, episode)
-        episode.updated_at = now()
+        if _snapshot(episode) != before:  # an idempotent re-finalize answers the same payload
+            episode.updated_at = now()
     return {
         "episode_id": episode.id,
         "status": episode.status,
-        "updated_at": iso_ms(episode.updated_at),
+        "updated_at": iso_ms(aware(episode.updated_at)),
         "verification": verification_body(episode, None),
     }
+
+
+def _snapshot(episode: Episode) -> tuple[Any, ...]:
+    fields = ("status", "duration_s", "fps", "bytes_total", "metadata_", "extra", "verification")
+    return tuple(repr(getattr(episode, f)) for f in fields)
 
 
 def _not_applicable(reason: str) -> dict[str, Any]:

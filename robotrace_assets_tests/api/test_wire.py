@@ -138,7 +138,7 @@ def test_finalize_idempotent_refinalize_and_metadata_merge(service: Service, ten
     assert ready.json()["status"] == "ready"
     assert set(ready.json()) == {"episode_id", "status", "updated_at", "verification"}
     again = client.post(path, json={})  # empty body: ready, no roll-up
-    assert again.status_code == 200 and again.json()["status"] == "ready"
+    assert again.status_code == 200 and again.json() == ready.json()  # the same payload
     assert client.post(path, json={"status": "failed"}).json()["status"] == "ready"
     view = client.get(f"/api/episodes/{episode_id}").json()
     assert view["metadata"] == {"task": "pick", "scene": "tabletop", "attempt": 2}
@@ -262,6 +262,7 @@ def test_404_405_413_and_request_ids(service: Service, tenant_key) -> None:
     missing = client.get("/api/nothing-here")
     assert missing.status_code == 404 and missing.json()["error"]
     assert missing.json()["request_id"] == missing.headers["x-request-id"]
+    assert client.post("/api/ingest/episode/", json={}).status_code == 404  # no redirects
     wrong = client.get("/api/ingest/episode")
     assert wrong.status_code == 405 and "error" in wrong.json()
     huge = client.post("/api/ingest/episode", json={"metadata": {"blob": "x" * 1_100_000}})
