@@ -173,6 +173,39 @@ def lerobot_artifacts(
         return artifacts
 
 
+def mcap_artifacts(
+    store: ObjectStoreResource, clips: list[dict[str, Any]], prefix: str
+) -> list[Artifact]:
+    """One telemetry MCAP per media session (trajectory, clip boundaries, safety signals,
+    machine scores and review decisions of the delivered clips only, Foxglove schemas), written
+    into the delivery prefix; the proxies travel beside them."""
+    import io
+
+    from robotrace_assets.robotlogs import RobotLogError
+    from robotrace_assets.telemetry.collect import TelemetryError, collect_session, select_clips
+    from robotrace_assets.telemetry.export import write_session_mcap
+
+    by_session: dict[str, list[str]] = {}
+    for clip in clips:
+        by_session.setdefault(clip["media_session_id"], []).append(clip["clip_id"])
+    artifacts = []
+    for media_session_id, clip_ids in sorted(by_session.items()):
+        try:
+            session = select_clips(collect_session(store, media_session_id), clip_ids)
+        except (RobotLogError, TelemetryError) as error:
+            raise DeliveryError(f"telemetry of {media_session_id}: {error}") from None
+        stream = io.BytesIO()
+        write_session_mcap(session, stream)
+        data, key = stream.getvalue(), f"{prefix}mcap/{media_session_id}.mcap"
+        store.put_bytes(key, data, "application/x-mcap")
+        sha = hashlib.sha256(data).hexdigest()
+        lineage = {"media_session_id": media_session_id, "clips": len(clip_ids)}
+        artifacts.append(
+            Artifact("telemetry_mcap", key, len(data), sha, "", tuple(sorted(clip_ids)), lineage)
+        )
+    return artifacts
+
+
 def deliver(
     store: ObjectStoreResource, buyer: Buyer, artifacts: list[Artifact], prefix: str
 ) -> tuple[list[str], dict[str, Any]]:
@@ -282,6 +315,10 @@ def buyer_delivery(
             artifacts = lerobot_artifacts(
                 object_store, selection.eligible, rows, records, derivatives, prefix
             )
+        elif buyer.format == "mcap":
+            raw = plan_raw_artifacts(selection.eligible, rows, records, derivatives)
+            artifacts = [a for a in raw if a.kind == "proxy"]
+            artifacts += mcap_artifacts(object_store, selection.eligible, prefix)
         else:
             artifacts = plan_raw_artifacts(selection.eligible, rows, records, derivatives)
         delivered_keys, done = deliver(object_store, buyer, artifacts, prefix)

@@ -28,7 +28,7 @@ class Buyer:
     buyer_id: str
     uses: frozenset[str]
     proof_policy: str  # "strict" | "lenient"
-    format: str  # "raw" | "lerobot"
+    format: str  # "raw" | "lerobot" | "mcap"
     method: str  # "presigned_url" | "copy"
     tenant_id: str | None = None
     licensed_tenants: frozenset[str] = frozenset()
@@ -64,8 +64,8 @@ def _buyer(doc: dict) -> Buyer:
         problems.append("buyer_id must be lower-case letters, digits and single underscores")
     if buyer.proof_policy not in ("strict", "lenient"):
         problems.append("proof_policy must be strict or lenient")
-    if buyer.format not in ("raw", "lerobot"):
-        problems.append("format must be raw or lerobot")
+    if buyer.format not in ("raw", "lerobot", "mcap"):
+        problems.append("format must be raw, lerobot or mcap")
     if buyer.method not in ("presigned_url", "copy"):
         problems.append("method must be presigned_url or copy")
     if not buyer.uses:

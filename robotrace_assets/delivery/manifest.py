@@ -80,10 +80,11 @@ KINDS = (
     "thumbnail",
     "contact_sheet",
     "lerobot_file",
+    "telemetry_mcap",  # one MCAP per media session (Foxglove schemas)
 )
 # A LeRobot dataset file spans clips of many segments: its clip_ids carry the lineage, so these
 # segment-level columns may be null for it. Every other kind belongs to exactly one segment.
-MULTI_SEGMENT_KINDS = ("lerobot_file",)
+MULTI_SEGMENT_KINDS = ("lerobot_file", "telemetry_mcap")
 
 MANIFEST_COLUMNS = pa.schema(
     [

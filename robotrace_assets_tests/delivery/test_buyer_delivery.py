@@ -1,6 +1,7 @@
 """Buyer deliveries end to end against the real store and Dagster: eligibility, proof policy,
 both delivery methods, signed manifests, idempotency, tenant isolation, LeRobot export."""
 
+import io
 import json
 import time
 
@@ -194,3 +195,22 @@ def test_cli_delivers_and_refuses_unknown_buyers(
     assert cli(["deliver", "acme", "--delivery-id", "cli1"]) == 0
     manifest = _manifest(ObjectStoreResource(bucket=bucket), delivery_id="cli1")
     assert manifests.verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
+
+
+def test_mcap_delivery_carries_telemetry_beside_the_proxies(
+    s3, bucket, instance, tmp_path, monkeypatch
+) -> None:
+    from mcap.reader import make_reader
+
+    _buyers(tmp_path, monkeypatch, format="mcap")
+    session, store = _prepare(s3, bucket, instance, segments=1)
+    result = _deliver(instance, bucket, "mc1")
+    assert result.success, failure_messages(result)
+    prefix = layout.delivery_prefix("acme", "mc1")
+    manifest = json.loads(store.get_bytes(f"{prefix}manifest.json"))
+    kinds = sorted(row["kind"] for row in manifest["artifacts"])
+    assert kinds == ["proxy", "telemetry_mcap"]
+    data = store.get_bytes(f"{prefix}mcap/{session.media_session_id}.mcap")
+    summary = make_reader(io.BytesIO(data)).get_summary()
+    topics = {channel.topic for channel in summary.channels.values()}
+    assert {"/robotrace/ee_pose", "/robotrace/clips", "/robotrace/machine_scores"} <= topics
