@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from robotrace_assets.ingest.wire import integer
+from robotrace_assets.ingest.wire import has_nul, integer
 from robotrace_assets.objectstore.multipart import (
     MAX_PART_SIZE,
     MIN_PART_SIZE,
@@ -63,6 +63,13 @@ class MediaSessionCreate(BaseModel):
     version, consent, license) come from the tenant unless given here."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if has_nul(data):
+            raise ValueError("strings may not contain NUL (\\u0000) characters")
+        return data
 
     task_name: str | None = Field(default=None, min_length=1, max_length=200)
     task_steps: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(

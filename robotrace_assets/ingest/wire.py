@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 ArtifactKind = Literal["video", "sensors", "actions"]
 KINDS: tuple[ArtifactKind, ...] = ("video", "sensors", "actions")
@@ -49,14 +49,38 @@ PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]
 NonNegativeNumber = Annotated[float, Field(strict=True, ge=0, allow_inf_nan=False)]
 
 
+def has_nul(value: Any, depth: int = 0) -> bool:
+    """A NUL character anywhere (keys included): PostgreSQL text and jsonb cannot store one."""
+    if depth > 200:
+        return False  # deeper documents were already refused by the JSON parser's limits
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, list):
+        return any(has_nul(v, depth + 1) for v in value)
+    return False
+
+
+class WireModel(BaseModel):
+    """Request bodies: unlisted fields are kept; NUL characters are refused everywhere."""
+
+    model_config = ConfigDict(extra="allow")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        if has_nul(data):
+            raise ValueError("strings may not contain NUL (\\u0000) characters")
+        return data
+
+
 def _text(limit: int) -> Any:
     return Field(default=None, max_length=limit, strict=True)
 
 
-class EpisodeCreate(BaseModel):
+class EpisodeCreate(WireModel):
     """POST /api/ingest/episode. An empty body opens a metadata-only run with the defaults."""
-
-    model_config = ConfigDict(extra="allow")
 
     name: str | None = _text(200)
     source: Literal["real", "sim", "replay"] = "real"
@@ -82,10 +106,8 @@ class EpisodeCreate(BaseModel):
         return kinds
 
 
-class EpisodeFinalize(BaseModel):
+class EpisodeFinalize(WireModel):
     """POST /api/ingest/episode/{id}/finalize. Omitted fields leave the episode unchanged."""
-
-    model_config = ConfigDict(extra="allow")
 
     status: Literal["ready", "failed"] = "ready"
     duration_s: NonNegativeNumber | None = None
@@ -96,11 +118,9 @@ class EpisodeFinalize(BaseModel):
     metadata: dict[str, Any] | None = None
 
 
-class UploadUrlsRequest(BaseModel):
+class UploadUrlsRequest(WireModel):
     """POST /api/ingest/episode/{id}/upload-urls (beyond RoboTrace): fresh signed PUT URLs for
     the same episode and object keys; `kinds` defaults to every kind requested at create."""
-
-    model_config = ConfigDict(extra="allow")
 
     kinds: list[ArtifactKind] | None = Field(default=None, max_length=3)
 

@@ -11,6 +11,7 @@ import os
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis import GenerationMode
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from robotrace_assets_tests.api.conftest import Service
@@ -22,15 +23,18 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("ROBOTRACE_SCHEMATHESIS_EXAMPLES", "
 CROSS_FIELD_RULES = {"POST /api/media/sessions/{media_session_id}/segments"}
 
 
-def test_served_openapi_has_no_500_and_conforms(sqlite_service: Service) -> None:
-    key = sqlite_service.key(sqlite_service.tenant("schemathesis"))
+def test_served_openapi_has_no_500_and_conforms(service: Service) -> None:
+    key = service.key(service.tenant("schemathesis"))
     headers = {"Authorization": f"Bearer {key}"}
-    schema = schemathesis.openapi.from_url(f"{sqlite_service.url}/api/openapi.json")
+    # NUL characters are refused with 400 on purpose (PostgreSQL text and jsonb cannot store
+    # them); the raw-HTTP tests cover that, so generated "valid" data leaves them out.
+    config = schemathesis.Config.from_dict({"generation": {"allow-x00": False}})
+    schema = schemathesis.openapi.from_url(f"{service.url}/api/openapi.json", config=config)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
     failures: list[str] = []
     for operation in operations:
-        failures.extend(_exercise(operation, sqlite_service.url, headers))
+        failures.extend(_exercise(operation, service.url, headers))
     assert not failures, "\n\n".join(failures)
 
 
@@ -43,7 +47,10 @@ def _exercise(operation, base_url: str, headers: dict[str, str]) -> list[str]:
         database=None,
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy())
+    @given(
+        case=operation.as_strategy(generation_mode=GenerationMode.POSITIVE)
+        | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
+    )
     def exercise(case) -> None:
         case.call_and_validate(base_url=base_url, headers=headers, excluded_checks=excluded)
 

@@ -82,6 +82,9 @@ def test_content_type_is_bound_into_the_signature(service: Service, tenant_key) 
         {"request_uploads": ["video", "video"]},
         {"request_uploads": "video"},
         {"metadata": {"license": {"scope_id": "not-a-license"}}},
+        {"name": "nul\u0000byte"},  # PostgreSQL cannot store NUL: a 400, never a 500
+        {"metadata": {"k": ["nul\u0000byte"]}},
+        {"otel": {"nul\u0000key": 1}},
     ],
 )
 def test_create_validation_is_400(service: Service, tenant_key, body: dict) -> None:
