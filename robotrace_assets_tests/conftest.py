@@ -6,6 +6,7 @@ ports in a temporary directory, so two test runs on one machine never collide.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -78,12 +79,21 @@ def s3(local_store: LocalObjectStore) -> S3Client:
 
 
 @pytest.fixture
-def bucket(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> str:
+def bucket(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh bucket per test, also made the default for code that reads Settings."""
     name = f"t-{uuid.uuid4().hex[:16]}"
     s3.create_bucket(Bucket=name)
     monkeypatch.setenv("ROBOTRACE_BUCKET", name)
-    return name
+    yield name
+    drop_bucket(s3, name)
+
+
+def drop_bucket(s3: S3Client, name: str) -> None:
+    """Delete a test bucket and its objects. SeaweedFS gives each bucket volumes of its own and
+    a store has a bounded number of them (free disk / volume size): a suite that kept every
+    bucket would run out of volumes and see InternalError on PUT."""
+    with contextlib.suppress(s3.exceptions.ClientError):  # never fail a test on its cleanup
+        s3.delete_bucket(Bucket=name)  # SeaweedFS deletes a non-empty bucket whole
 
 
 @pytest.fixture
