@@ -11,6 +11,7 @@ import pytest
 from robotrace_assets import catalog
 from robotrace_assets.capture.simulator import SimulationConfig
 from robotrace_assets.capture.via_api import ApiCaptureSimulator, ApiClient
+from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import ObjectStoreResource
@@ -51,7 +52,7 @@ def test_simulator_api_mode_is_proven_by_the_graph(sqlite_service: Service, inst
         result = run_assets(
             instance,
             sqlite_service.bucket,
-            [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF],
+            [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY],
             segment.segment_id,
         )
         assert result.success, failure_messages(result)
@@ -67,6 +68,7 @@ def test_simulator_api_mode_is_proven_by_the_graph(sqlite_service: Service, inst
         assert hashlib.sha256(httpx.get(raw.headers["location"]).content).hexdigest() == (
             segment.sha256
         )
+        _check_derivative_reads(sqlite_service, api, segment.segment_id, store)
     finally:
         api.close()
 
@@ -142,3 +144,23 @@ def test_bad_declarations_are_refused(service: Service) -> None:
     assert client.post(path, json=good).status_code == 409  # same segment_index
     bad_terms = {"consent": {"receipt_id": "nope"}}
     assert client.post("/api/media/sessions", json=bad_terms).status_code == 400
+
+
+def _check_derivative_reads(service: Service, api: ApiClient, segment_id: str, store) -> None:
+    rows = store.read_record(catalog.DERIVATIVES, segment_id)
+    for kind, index in (("proxy", 0), ("contact_sheet", 0), ("thumbnail", 1)):
+        row = [r for r in rows if r["kind"] == kind][index]
+        response = api.http.get(f"/api/segments/{segment_id}/derivatives/{kind}?index={index}")
+        assert response.status_code == 302
+        body = httpx.get(response.headers["location"]).content
+        assert hashlib.sha256(body).hexdigest() == row["sha256"]
+    assert (
+        api.http.get(f"/api/segments/{segment_id}/derivatives/thumbnail?index=99").status_code
+        == 404
+    )
+    assert api.http.get(f"/api/segments/{segment_id}/derivatives/proxy?index=-1").status_code == 400
+    sensors = api.http.get(f"/api/segments/{segment_id}/artifact/sensors")
+    assert sensors.status_code == 302
+    rival = service.client(service.key(service.tenant("rival")))
+    assert rival.get(f"/api/segments/{segment_id}/derivatives/proxy").status_code == 404
+    assert rival.get(f"/api/segments/{segment_id}/artifact/raw").status_code == 404

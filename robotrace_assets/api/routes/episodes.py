@@ -21,6 +21,7 @@ from robotrace_assets.api.db.models import Artifact, Episode, Segment
 from robotrace_assets.api.errors import ApiError, not_found
 from robotrace_assets.api.routes.common import Db, Reader, Store, errors
 from robotrace_assets.api.storage import Bucket
+from robotrace_assets.ingest.media_envelopes import sensors_key
 from robotrace_assets.ingest.wire import Verification
 
 router = APIRouter(tags=["reads"])
@@ -101,7 +102,11 @@ def _segment_keys(db: Db, tenant_id: str, segment_id: str) -> dict[str, str]:
     if segment is None:
         raise not_found("Segment")
     keys = {"raw": segment.object_key}
-    keys.update({o["role"]: o["object_key"] for o in (segment.extra or {}).get("objects", [])})
+    sensors = (segment.extra or {}).get("declared", {}).get("sensors")
+    if sensors:
+        keys["sensors"] = sensors_key(
+            tenant_id, segment.media_session_id, segment.id, sensors["format"]
+        )
     return keys
 
 
