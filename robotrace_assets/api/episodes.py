@@ -9,6 +9,7 @@ discovers the episode exactly as it discovers any capture; the full-byte proof r
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from random import SystemRandom
 from typing import Any
@@ -123,7 +124,11 @@ def open_episode(
 
 
 def regenerate_urls(
-    db: Session, bucket: Bucket | None, tenant_id: str, episode_id: str, kinds: list[str] | None
+    db: Session,
+    bucket: Bucket | None,
+    tenant_id: str,
+    episode_id: str,
+    kinds: Sequence[str] | None,
 ) -> dict[str, Any]:
     """Fresh 30-minute PUT URLs for the same episode and object keys (RoboTrace's known gap)."""
     episode = load(db, tenant_id, episode_id)
@@ -232,7 +237,7 @@ def _verify_and_hand_off(db: Session, bucket: Bucket | None, episode: Episode) -
         }
     facts = _facts(episode)
     tenant = tenant_defaults(db.get(Tenant, episode.tenant_id))  # type: ignore[arg-type]
-    present = {k: observed[k] for k in outcome.present}
+    present = {k: seen for k in outcome.present if (seen := observed[k]) is not None}
     hand_off_session(bucket.client, bucket.name, model.session_envelope(facts, tenant))
     hand_off_segment(
         bucket.client, bucket.name, model.segment_envelope(facts, present, CONTENT_TYPES)

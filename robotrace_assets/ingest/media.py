@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from robotrace_assets.ingest.wire import has_nul, integer
+from robotrace_assets.ingest.wire import INTEGRAL, has_nul
 from robotrace_assets.objectstore.multipart import (
     MAX_PART_SIZE,
     MIN_PART_SIZE,
@@ -29,6 +29,13 @@ from robotrace_assets.objectstore.multipart import (
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 Sha256B64 = Annotated[str, Field(min_length=44, max_length=44)]
 MAX_SEGMENT_BYTES = 5 * 1024**4  # S3/R2's object limit
+# Strict integers (JSON-integral floats count), their limits stated in the OpenAPI document.
+SensorsSize = Annotated[int, Field(strict=True, ge=1, le=MAX_PART_SIZE), INTEGRAL]
+SegmentIndex = Annotated[int, Field(strict=True, ge=0, le=100_000), INTEGRAL]
+SegmentSize = Annotated[int, Field(strict=True, ge=1, le=MAX_SEGMENT_BYTES), INTEGRAL]
+PartSize = Annotated[int, Field(strict=True, ge=MIN_PART_SIZE, le=MAX_PART_SIZE), INTEGRAL]
+PositiveInt = Annotated[int, Field(strict=True, ge=1), INTEGRAL]
+NonNegativeInt = Annotated[int, Field(strict=True, ge=0), INTEGRAL]
 
 
 class Consent(BaseModel):
@@ -83,7 +90,7 @@ class MediaSessionCreate(BaseModel):
 class SensorsDeclared(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    size_bytes: integer(ge=1, le=MAX_PART_SIZE)
+    size_bytes: SensorsSize
     sha256: Sha256Hex | None = None
     format: Literal["parquet", "mcap", "ros1bag", "ros2bag"]
     hz: float = Field(ge=30, allow_inf_nan=False)
@@ -102,11 +109,11 @@ class SegmentOpen(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    segment_index: integer(ge=0, le=100_000)
-    size_bytes: integer(ge=1, le=MAX_SEGMENT_BYTES)
+    segment_index: SegmentIndex
+    size_bytes: SegmentSize
     sha256: Sha256Hex | None = None
     content_type: Literal["video/mp4", "video/quicktime"] = "video/mp4"
-    part_size_bytes: integer(ge=MIN_PART_SIZE, le=MAX_PART_SIZE)
+    part_size_bytes: PartSize
     part_sha256: list[Sha256B64] = Field(min_length=1, max_length=10_000)
     started_at: AwareDatetime
     ended_at: AwareDatetime
@@ -115,9 +122,9 @@ class SegmentOpen(BaseModel):
     )
     codec: Literal["hevc", "h264"] | None = None
     fps: float | None = Field(default=None, gt=0, allow_inf_nan=False)
-    width: integer(ge=1) | None = None
-    height: integer(ge=1) | None = None
-    frames: integer(ge=0) | None = None
+    width: PositiveInt | None = None
+    height: PositiveInt | None = None
+    frames: NonNegativeInt | None = None
     task_steps: list[TaskStep] = Field(default_factory=list, max_length=256)
     sensors: SensorsDeclared | None = None
 

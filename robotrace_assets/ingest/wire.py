@@ -40,9 +40,9 @@ def _bigint(value: Any) -> Any:
     return value
 
 
-def integer(**limits: int) -> Any:
-    """Strict (no strings, no booleans), but JSON-integral floats count as integers."""
-    return Annotated[int, Field(strict=True, **limits), BeforeValidator(_integral)]
+# Put it after the Field in Annotated[...]: constraints must come before a before-validator for
+# pydantic to state them in the JSON Schema.
+INTEGRAL = BeforeValidator(_integral)
 
 
 PositiveNumber = Annotated[float, Field(strict=True, gt=0, allow_inf_nan=False)]

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends
 from sqlalchemy import Engine, create_engine, event
@@ -100,4 +100,4 @@ def migrate(url: str, revision: str = "head") -> None:
 
 # One alias for every handler and dependency: the same Depends object shares one session per
 # request, and scope="function" commits before the response leaves.
-DbSession = Annotated[Session, Depends(db_session, scope="function")]
+DbSession: TypeAlias = Annotated[Session, Depends(db_session, scope="function")]

@@ -70,5 +70,5 @@ def regenerate_upload_urls(
     bucket: Store,
     body: Annotated[UploadUrlsRequest | None, Body()] = None,
 ) -> dict:
-    kinds = body.kinds if body else None
+    kinds = list(body.kinds) if body and body.kinds is not None else None
     return episodes.regenerate_urls(db, bucket, principal.tenant_id, episode_id, kinds)
