@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from random import SystemRandom
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from robotrace_assets import catalog, ids
@@ -68,9 +68,14 @@ def load(db: Session, tenant_id: str, episode_id: str, *, lock: bool = False) ->
         canonical = str(uuid.UUID(episode_id))
     except ValueError:
         raise not_found() from None
-    query = select(Episode).where(Episode.id == canonical, Episode.tenant_id == tenant_id)
+    where = (Episode.id == canonical, Episode.tenant_id == tenant_id)
+    query = select(Episode).where(*where)
     if lock:
-        query = query.with_for_update()
+        # A no-op UPDATE first: it takes SQLite's write lock (SELECT ... FOR UPDATE is a no-op
+        # there) and PostgreSQL's row lock, so concurrent finalizes of one episode run one after
+        # the other and no metadata merge is lost.
+        db.execute(update(Episode).where(*where).values(status=Episode.status))
+        query = query.with_for_update().execution_options(populate_existing=True)
     episode = db.scalars(query).first()
     if episode is None:
         raise not_found()
@@ -174,8 +179,8 @@ def finalize(
     if episode.status == "archived":
         raise ApiError(409, "Episode is archived; restore it first.")
     check_terms(db, tenant_id, {**(episode.metadata_ or {}), **(body.metadata or {})})
-    # No write reaches the database before the commit: the HEADs and the hand-off run without
-    # holding SQLite's single write lock (on PostgreSQL the row lock serializes finalizes).
+    # The episode is locked (see load): finalizes of one episode are serialized, so the merge
+    # and the decision to hand off see the latest state. Nothing else is flushed before commit.
     before = _snapshot(episode)
     with db.no_autoflush:
         _merge(episode, body)

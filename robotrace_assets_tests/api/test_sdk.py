@@ -12,10 +12,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import robotrace
+from dagster import build_sensor_context
 from robotrace.errors import NotFoundError
 
 from robotrace_assets import catalog
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
+from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import ObjectStoreResource
@@ -124,6 +126,16 @@ def test_explicit_flow_uploading_only_the_video_of_three_slots(
         assert episode.status == "ready"
         view = client._http.request("GET", f"/api/episodes/{episode.id}")
         assert view["verification"]["state"] == "pending"
+        # Discovery is the existing path: the intake sensor finds the handed-off episode.
+        tick = capture_intake_sensor(
+            build_sensor_context(
+                instance=instance,
+                resources={"object_store": ObjectStoreResource(bucket=sqlite_service.bucket)},
+            )
+        )
+        requested = {r.partition_key for r in tick.run_requests}
+        verification = view["verification"]
+        assert {verification["segment_id"], verification["media_session_id"]} <= requested
         record = prove(sqlite_service, instance, view["verification"]["segment_id"])
         assert record["integrity_status"] == rules.VERIFIED
         assert read(client, f"/api/episodes/{episode.id}/artifact/video").content == (
