@@ -22,6 +22,7 @@ from robotrace_assets.api.db.models import Artifact, Episode, Tenant
 from robotrace_assets.api.errors import ApiError, not_found
 from robotrace_assets.api.storage import Bucket, iso_ms
 from robotrace_assets.ingest import episodes as model
+from robotrace_assets.ingest.sensors_probe import trajectory_hz
 from robotrace_assets.ingest.verify import Observed, verify_artifacts
 from robotrace_assets.ingest.wire import CONTENT_TYPES, EpisodeCreate, EpisodeFinalize
 from robotrace_assets.intake.handoff import hand_off_segment, hand_off_session
@@ -243,12 +244,30 @@ def _verify_and_hand_off(db: Session, bucket: Bucket | None, episode: Episode) -
     facts = _facts(episode)
     tenant = tenant_defaults(db.get(Tenant, episode.tenant_id))  # type: ignore[arg-type]
     present = {k: seen for k in outcome.present if (seen := observed[k]) is not None}
+    sensors_hz = _sensors_hz(bucket, artifacts.get("sensors"), present.get("sensors"))
     hand_off_session(bucket.client, bucket.name, model.session_envelope(facts, tenant))
     hand_off_segment(
-        bucket.client, bucket.name, model.segment_envelope(facts, present, CONTENT_TYPES)
-    )  # type: ignore[arg-type]
+        bucket.client,
+        bucket.name,
+        model.segment_envelope(facts, present, CONTENT_TYPES, sensors_hz),
+    )
     episode.handed_off_at = now()
     return {"state": "pending", "checks": checks}
+
+
+def _sensors_hz(bucket: Bucket, artifact: Artifact | None, seen: Observed | None) -> float | None:
+    """The rate of an uploaded sensors file in our Parquet trajectory schema (footer only)."""
+    if artifact is None or seen is None:
+        return None
+    key, etag = artifact.object_key, seen.etag
+
+    def read_range(offset: int, length: int) -> bytes:
+        return bucket.read_range(key, offset, length, etag)
+
+    try:
+        return trajectory_hz(seen.size, read_range)
+    except bucket.client.exceptions.ClientError:
+        return None  # replaced since the HEAD: the proof will say so; keep it a declared object
 
 
 def _facts(episode: Episode) -> model.EpisodeFacts:

@@ -61,6 +61,13 @@ class Bucket:
             etag=str(response.get("ETag", "")).strip('"'),
         )
 
+    def read_range(self, key: str, offset: int, length: int, etag: str) -> bytes:
+        """Bytes [offset, offset + length) of the object, pinned to the ETag that was HEADed."""
+        response = self.client.get_object(
+            Bucket=self.name, Key=key, Range=f"bytes={offset}-{offset + length - 1}", IfMatch=etag
+        )
+        return response["Body"].read()
+
     def record(self, table: str, partition: str) -> list[dict[str, Any]] | None:
         """A catalog record (Parquet) the pipeline wrote, or None before it exists."""
         try:

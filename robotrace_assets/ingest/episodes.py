@@ -127,9 +127,14 @@ def session_envelope(facts: EpisodeFacts, tenant: TenantDefaults) -> dict[str, A
 
 
 def segment_envelope(
-    facts: EpisodeFacts, present: Mapping[str, Observed], content_types: Mapping[str, str]
+    facts: EpisodeFacts,
+    present: Mapping[str, Observed],
+    content_types: Mapping[str, str],
+    sensors_hz: float | None = None,
 ) -> dict[str, Any]:
-    """The segment: the video as raw object, the other present artifacts as declared objects.
+    """The segment: the video as raw object, the other present artifacts as declared objects;
+    with `sensors_hz` (the sensors are our Parquet trajectory log) the sensors become the
+    segment's `sensors` block, which clips compute their signals from.
 
     No SHA-256 anywhere: a RoboTrace client declares none; the proof records what it reads.
     """
@@ -148,7 +153,7 @@ def segment_envelope(
     fps = facts.fields.get("fps")
     if isinstance(fps, int | float) and fps > 0:
         raw["fps"] = fps
-    return {
+    envelope: dict[str, Any] = {
         "schema_version": "1",
         "media_session_id": facts.media_session_id,
         "segment_id": facts.segment_id,
@@ -173,11 +178,21 @@ def segment_envelope(
                 "content_type": content_types[kind],
             }
             for kind, observed in present.items()
-            if kind != "video"
+            if kind != "video" and not (kind == "sensors" and sensors_hz)
         ],
         "source": SOURCE,
         "provenance": provenance(facts),
     }
+    if sensors_hz and "sensors" in present:
+        envelope["sensors"] = {
+            "object_key": object_key(
+                facts.tenant_id, facts.media_session_id, facts.segment_id, "sensors"
+            ),
+            "size_bytes": present["sensors"].size,
+            "format": "parquet",
+            "hz": sensors_hz,
+        }
+    return envelope
 
 
 def _iso(at: datetime) -> str:

@@ -4,6 +4,7 @@ the Dagster graph: every documented flow, the proof, byte-identical reads, a tru
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import httpx
@@ -15,8 +16,9 @@ import robotrace
 from dagster import build_sensor_context
 from robotrace.errors import NotFoundError
 
-from robotrace_assets import catalog
+from robotrace_assets import catalog, layout
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
+from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
@@ -211,3 +213,42 @@ def test_truncated_upload_is_caught(
         view = client._http.request("GET", f"/api/episodes/{episode.id}")
         assert view["verification"]["state"] == "failed"
         assert any(c["name"] == "size_matches_envelope" for c in view["verification"]["checks"])
+
+
+def test_our_parquet_trajectory_uploaded_as_sensors_feeds_the_sensors_block(
+    sqlite_service: Service, instance, files: dict[str, Path], tmp_path: Path
+) -> None:
+    trajectory = tmp_path / "trajectory.parquet"
+    write_parquet(synthesize_trajectory(TrajectorySpec(seconds=2.0, hz=100.0)), trajectory)
+    with sdk(sqlite_service) as client:
+        episode = client.start_episode(name="with trajectory", artifacts=["video", "sensors"])
+        episode.upload("video", files["video"])
+        episode.upload("sensors", trajectory)
+        episode.finalize(status="ready", duration_s=2.0)
+        segment_id = client._http.request("GET", f"/api/episodes/{episode.id}")["verification"][
+            "segment_id"
+        ]
+        envelope = json.loads(
+            sqlite_service.s3.get_object(
+                Bucket=sqlite_service.bucket, Key=layout.segment_envelope_key(segment_id)
+            )["Body"].read()
+        )
+        assert envelope["sensors"]["format"] == "parquet" and envelope["sensors"]["hz"] == 100.0
+        assert envelope["objects"] == []
+        record = prove(sqlite_service, instance, segment_id)
+        assert record["integrity_status"] == rules.VERIFIED
+        # An npz (not our schema) stays a declared object with role "sensors".
+        other = client.start_episode(name="npz sensors", artifacts=["video", "sensors"])
+        other.upload("video", files["video"])
+        other.upload("sensors", files["sensors"])
+        other.finalize(status="ready")
+        other_segment = client._http.request("GET", f"/api/episodes/{other.id}")["verification"][
+            "segment_id"
+        ]
+        other_envelope = json.loads(
+            sqlite_service.s3.get_object(
+                Bucket=sqlite_service.bucket, Key=layout.segment_envelope_key(other_segment)
+            )["Body"].read()
+        )
+        assert "sensors" not in other_envelope
+        assert [o["role"] for o in other_envelope["objects"]] == ["sensors"]

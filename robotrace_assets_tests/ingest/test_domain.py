@@ -124,3 +124,35 @@ def test_tenant_defaults_apply_and_bad_terms_are_refused() -> None:
     assert episodes.terms({}, _tenant(consent=consent)) == (consent, None)
     with pytest.raises(episodes.TermsError, match=r"metadata\.license"):
         episodes.terms({"license": {"scope_id": "x"}}, _tenant())
+
+
+def test_sensors_probe_reads_only_the_footer(tmp_path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from robotrace_assets.capture.sensors import (
+        TrajectorySpec,
+        synthesize_trajectory,
+        write_parquet,
+    )
+    from robotrace_assets.ingest.sensors_probe import trajectory_hz
+
+    ours = tmp_path / "ours.parquet"
+    write_parquet(synthesize_trajectory(TrajectorySpec(seconds=2.0, hz=120.0)), ours)
+    data = ours.read_bytes()
+    reads: list[tuple[int, int]] = []
+
+    def read_range(offset: int, length: int) -> bytes:
+        reads.append((offset, length))
+        return data[offset : offset + length]
+
+    assert trajectory_hz(len(data), read_range) == 120.0
+    assert len(reads) == 2 and reads[0] == (len(data) - 8, 8)
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"a": [1, 2]}), plain)
+    other = plain.read_bytes()
+    assert trajectory_hz(len(other), lambda o, n: other[o : o + n]) is None
+    lying = data[:-8] + (2**31).to_bytes(4, "little") + b"PAR1"  # a footer length past the file
+    assert trajectory_hz(len(lying), lambda o, n: lying[o : o + n]) is None
+    assert trajectory_hz(4, lambda o, n: b"") is None
+    assert trajectory_hz(64, lambda o, n: b"\0" * n) is None
