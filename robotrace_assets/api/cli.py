@@ -231,7 +231,7 @@ def demo_service(args: argparse.Namespace, data_dir: Path) -> None:
     from robotrace_assets.capture.via_api import ApiCaptureSimulator, ApiClient
     from robotrace_assets.cli import simulation_config
 
-    url, token = start_demo_service(data_dir)
+    url, token = start_demo_service(data_dir, ApiConfig.from_env().port)
     print(f"ingest API on {url} (OpenAPI: {url}/api/docs); demo API key (shown once):\n  {token}")
     print(
         f"  curl -s -X POST {url}/api/ingest/episode -H 'Authorization: Bearer {token}' "
