@@ -21,6 +21,12 @@ TS = sa.DateTime(timezone=True)
 
 
 def upgrade() -> None:
+    _tenants_and_keys()
+    _episodes()
+    _media()
+
+
+def _tenants_and_keys() -> None:
     op.create_table(
         "tenants",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -47,6 +53,9 @@ def upgrade() -> None:
         sa.Column("replaced_by", sa.String(32), nullable=True),
     )
     op.create_index("ix_api_keys_tenant_id", "api_keys", ["tenant_id"])
+
+
+def _episodes() -> None:
     op.create_table(
         "episodes",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -75,6 +84,18 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
     )
     op.create_index("ix_episodes_tenant_id", "episodes", ["tenant_id"])
+    op.create_table(
+        "artifacts",
+        sa.Column("episode_id", sa.String(36), sa.ForeignKey("episodes.id"), primary_key=True),
+        sa.Column("kind", sa.String(16), primary_key=True),
+        sa.Column("object_key", sa.String(1024), nullable=False),
+        sa.Column("content_type", sa.String(200), nullable=False),
+        sa.Column("observed_size", sa.BigInteger, nullable=True),
+        sa.Column("observed_etag", sa.String(200), nullable=True),
+    )
+
+
+def _media() -> None:
     op.create_table(
         "media_sessions",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -112,15 +133,6 @@ def upgrade() -> None:
     )
     op.create_index("ix_segments_media_session_id", "segments", ["media_session_id"])
     op.create_index("ix_segments_tenant_id", "segments", ["tenant_id"])
-    op.create_table(
-        "artifacts",
-        sa.Column("episode_id", sa.String(36), sa.ForeignKey("episodes.id"), primary_key=True),
-        sa.Column("kind", sa.String(16), primary_key=True),
-        sa.Column("object_key", sa.String(1024), nullable=False),
-        sa.Column("content_type", sa.String(200), nullable=False),
-        sa.Column("observed_size", sa.BigInteger, nullable=True),
-        sa.Column("observed_etag", sa.String(200), nullable=True),
-    )
 
 
 def downgrade() -> None:
