@@ -301,11 +301,26 @@ def test_nothing_secret_reaches_the_logs(
         assert leaked not in text
 
 
-def test_unconfigured_storage_is_metadata_only(service: Service, tenant_key) -> None:
+def test_public_url_and_unconfigured_storage(service: Service, tenant_key) -> None:
     from dataclasses import replace
 
     from robotrace_assets_tests.api.conftest import start_service
 
+    public = start_service(
+        replace(service.config, public_artifact_base_url="https://artifacts.example.test"),
+        service.bucket,
+        service.s3,
+    )
+    try:
+        entry = open_episode(public.client(tenant_key[1]), request_uploads=["video"])
+        url = entry["upload_urls"][0]
+        assert (
+            url["public_url"]
+            == "https://artifacts.example.test/"
+            + url["url"].split(f"/{service.bucket}/", 1)[1].split("?")[0]
+        )
+    finally:
+        public.stop()
     metadata_only = start_service(
         replace(service.config, storage_enabled=False), service.bucket, service.s3
     )
