@@ -80,7 +80,7 @@ def _derivatives(client: S3Client, bucket: str, root: Path, quick: bool) -> dict
     unpinned, with_pin = _median_pair(
         lambda: run(plain, None, "a"),
         lambda: run(pinned, pin_headers(etag), "b"),
-        2 if quick else 3,
+        2 if quick else 5,
         "derivatives",
     )
     return {"segment_mb": info.size_bytes / 1e6, "unpinned_s": unpinned, "pinned_s": with_pin}
@@ -112,7 +112,7 @@ def _proof(client: S3Client, bucket: str, root: Path, quick: bool) -> dict[str, 
         current_objects(client, bucket, rules.proven_pins(proven, obs))  # the guard's HEADs
 
     unpinned, with_pin = _median_pair(
-        lambda: observe(client, bucket, base, ()), now_proof, 3, "proof"
+        lambda: observe(client, bucket, base, ()), now_proof, 3 if quick else 5, "proof"
     )
     return {"raw_bytes": size, "unpinned_s": unpinned, "pinned_s": with_pin}
 
