@@ -239,7 +239,8 @@ def _verify_and_hand_off(db: Session, bucket: Bucket | None, episode: Episode) -
     if not outcome.provable:
         return {
             "state": "not_applicable",
-            "checks": checks + _not_applicable("no video was requested")["checks"],
+            "checks": checks
+            + _not_applicable("no video was requested: nothing to prove")["checks"],
         }
     facts = _facts(episode)
     tenant = tenant_defaults(db.get(Tenant, episode.tenant_id))  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ and kept (`model_extra`): the official SDK sends `otel` and `failure_time_s`.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
@@ -29,14 +30,16 @@ def _integral(value: Any) -> Any:
     return value
 
 
+# A JSON number is a double to most clients (the seed's server is JavaScript): a bigint bound
+# printed by one is the shortest decimal of that double, e.g. -9223372036854776000 for -2**63.
+_BOUND_AS_DOUBLE = {int(Decimal(repr(float(b)))): b for b in (BIGINT_MIN, BIGINT_MAX)}
+
+
 def _bigint(value: Any) -> Any:
-    """A JSON number is a double to most clients (the seed's server is JavaScript): a bigint
-    bound written as a double (-9223372036854776000) names the bound, so it is taken as it."""
+    """Exactly those two renderings name the bounds; any other out-of-range number is refused."""
     value = _integral(value)
     if isinstance(value, int) and not isinstance(value, bool):
-        for bound in (BIGINT_MIN, BIGINT_MAX):
-            if value != bound and abs(value) < 2**64 and float(value) == float(bound):
-                return bound
+        return _BOUND_AS_DOUBLE.get(value, value)
     return value
 
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 import os
 
 import schemathesis
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from schemathesis import GenerationMode
+from schemathesis.config._checks import (
+    NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES,
+    POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES,
+)
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from robotrace_assets_tests.api.conftest import Service
@@ -21,6 +25,17 @@ EXAMPLES_PER_OPERATION = int(os.environ.get("ROBOTRACE_SCHEMATHESIS_EXAMPLES", "
 # follows from size and part size; ended_at >= started_at): schema-valid declarations that break
 # them are refused with 400, which is right. Every other check still runs there.
 CROSS_FIELD_RULES = {"POST /api/media/sessions/{media_session_id}/segments"}
+# Near the int64 bounds a JSON number is ambiguous: generators and validators compare at double
+# precision (9223372036854775999 "equals" 2**63 - 1). The service's rule there is unit-tested
+# (test_wire); generated cases leave that sliver out.
+INT64_EDGE = 2**62
+
+
+def _at_int64_edge(body: object) -> bool:
+    if not isinstance(body, dict):
+        return False
+    values = [body.get("seed"), body.get("bytes_total")]
+    return any(isinstance(v, int | float) and abs(v) > INT64_EDGE for v in values)
 
 
 def test_served_openapi_has_no_500_and_conforms(service: Service) -> None:
@@ -28,7 +43,18 @@ def test_served_openapi_has_no_500_and_conforms(service: Service) -> None:
     headers = {"Authorization": f"Bearer {key}"}
     # NUL characters are refused with 400 on purpose (PostgreSQL text and jsonb cannot store
     # them); the raw-HTTP tests cover that, so generated "valid" data leaves them out.
-    config = schemathesis.Config.from_dict({"generation": {"allow-x00": False}})
+    # A body over 1 MiB gets 413 whatever it holds (a limit the schema cannot state).
+    negative = [*NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES, "413"]
+    positive = [*POSITIVE_DATA_ACCEPTANCE_EXPECTED_STATUSES, "413"]
+    config = schemathesis.Config.from_dict(
+        {
+            "generation": {"allow-x00": False},
+            "checks": {
+                "negative_data_rejection": {"expected-statuses": negative},
+                "positive_data_acceptance": {"expected-statuses": positive},
+            },
+        }
+    )
     schema = schemathesis.openapi.from_url(f"{service.url}/api/openapi.json", config=config)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 10
@@ -52,6 +78,7 @@ def _exercise(operation, base_url: str, headers: dict[str, str]) -> list[str]:
         | operation.as_strategy(generation_mode=GenerationMode.NEGATIVE)
     )
     def exercise(case) -> None:
+        assume(not _at_int64_edge(case.body))
         case.call_and_validate(base_url=base_url, headers=headers, excluded_checks=excluded)
 
     try:

@@ -102,6 +102,27 @@ def test_malformed_bodies_are_400(service: Service, tenant_key) -> None:
         assert "error" in response.json()
 
 
+def test_bigint_bounds_as_a_double_prints_them(service: Service, tenant_key) -> None:
+    client = service.client(tenant_key[1])
+    headers = {"Content-Type": "application/json"}
+    for literal, stored in (
+        (b"-9223372036854776000", -(2**63)),  # -2**63 as JavaScript prints it
+        (b"9223372036854776000", 2**63 - 1),
+        (b"-9223372036854775808", -(2**63)),
+        (b"8124.0", 8124),
+    ):
+        body = b'{"request_uploads": [], "seed": ' + literal + b"}"
+        response = client.post("/api/ingest/episode", content=body, headers=headers)
+        assert response.status_code == 201, literal
+        with service.db() as db:
+            from robotrace_assets.api.db.models import Episode
+
+            assert db.get(Episode, response.json()["episode_id"]).seed == stored
+    for literal in (b"9223372036854775808", b"9223372036854776001", b"-9223372036854775809"):
+        body = b'{"seed": ' + literal + b"}"
+        assert client.post("/api/ingest/episode", content=body, headers=headers).status_code == 400
+
+
 def test_limits_and_unknown_fields_are_kept(service: Service, tenant_key) -> None:
     client = service.client(tenant_key[1])
     body = open_episode(

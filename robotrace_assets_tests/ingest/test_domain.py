@@ -61,6 +61,10 @@ def test_verification_rules() -> None:
     assert [c.name for c in failed.checks if not c.passed] == ["video_content_type"]
     empty = verify_artifacts(["video"], {"video": _seen(0)}, CONTENT_TYPES, 0)
     assert [c.name for c in empty.checks if not c.passed] == ["video_not_empty"]
+    # A requested video is never optional, whatever bytes_total says.
+    no_video = {"video": None, "sensors": _seen(5, "sensors")}
+    missing_video = verify_artifacts(["video", "sensors"], no_video, CONTENT_TYPES, 5)
+    assert [c.name for c in missing_video.checks if not c.passed] == ["video_uploaded"]
     sensors_only = verify_artifacts(["sensors"], {"sensors": _seen(5, "sensors")}, CONTENT_TYPES, 5)
     assert sensors_only.passed and not sensors_only.provable
 
