@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.orm import Session
 
 from robotrace_assets.api.auth import Principal, require
-from robotrace_assets.api.db.session import db_session
+from robotrace_assets.api.db.session import DbSession
 from robotrace_assets.api.errors import ApiError
 from robotrace_assets.api.routes.common import errors
 from robotrace_assets.ids import ULID_PATTERN
@@ -40,7 +40,7 @@ from robotrace_assets.teleop.webhooks import WebhookRejected, verify_webhook
 log = logging.getLogger("robotrace_assets.teleop")
 router = APIRouter(tags=["robotics"])
 
-Db = Annotated[Session, Depends(db_session)]
+Db = DbSession  # committed before the response leaves; shared with the auth dependency
 Robotics = Annotated[Principal, Depends(require(SCOPE_ROBOTICS))]
 _SUBJECT = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
