@@ -13,6 +13,7 @@ from typing import Any
 
 from robotrace_assets.objectstore.client import S3Client, error_code
 from robotrace_assets.proof.rules import declared_parts as declared_part_rows
+from robotrace_assets.proof.rules import etag_part_count
 
 _RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 UNSUPPORTED = {"NotImplemented", "InvalidArgument", "InvalidRequest", "501", "400"}
@@ -31,11 +32,6 @@ class PartRecord:
     source: str
 
 
-def _etag_part_count(etag: str) -> int:
-    _, _, count = etag.strip('"').partition("-")
-    return int(count) if count.isdigit() else 1
-
-
 def completed_parts(
     client: S3Client,
     bucket: str,
@@ -47,7 +43,7 @@ def completed_parts(
 ) -> tuple[list[PartRecord], str]:
     """Part records of a completed object. A part number the store does not have (416: a part
     left out of CompleteMultipartUpload keeps its gap) is recorded as missing."""
-    count = head.get("PartsCount") or _etag_part_count(head.get("ETag", ""))
+    count = head.get("PartsCount") or etag_part_count(head.get("ETag")) or 1
     records: list[PartRecord] = []
     found, number = 0, 0
     try:
