@@ -42,6 +42,21 @@ _VECTOR = {
     "properties": {axis: {"type": "number"} for axis in "xyz"},
     "required": ["x", "y", "z"],
 }
+# The clip's numeric safety signals (clips.signals.SafetySignals), one field each on the channel.
+NUMERIC_SIGNALS = (
+    "jerk_peak",
+    "jerk_rms",
+    "ldlj",
+    "dropped_frames",
+    "dropped_frame_ratio",
+    "max_frame_gap_s",
+    "clock_offset_ms",
+    "clock_skew_ppm",
+    "contact_peak_n",
+    "contact_severity",
+    "samples",
+    "duration_s",
+)
 _CLIP_KEYS = {
     "timestamp": _TIME,
     "clip_id": {"type": "string"},
@@ -71,23 +86,7 @@ JSON_SCHEMAS: dict[str, dict[str, Any]] = {
         "robotrace.ClipSignals",
         {
             **_CLIP_KEYS,
-            **{
-                name: {"type": ["number", "null"]}
-                for name in (
-                    "jerk_peak",
-                    "jerk_rms",
-                    "ldlj",
-                    "dropped_frames",
-                    "dropped_frame_ratio",
-                    "max_frame_gap_s",
-                    "clock_offset_ms",
-                    "clock_skew_ppm",
-                    "contact_peak_n",
-                    "contact_severity",
-                    "samples",
-                    "duration_s",
-                )
-            },
+            **{name: {"type": ["number", "null"]} for name in NUMERIC_SIGNALS},
             "privacy_enforced": {"type": "boolean"},
             "notes": {"type": "string"},
         },

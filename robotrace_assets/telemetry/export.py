@@ -23,6 +23,7 @@ from mcap.writer import CompressionType, Writer
 
 from robotrace_assets.telemetry.channels import (
     BASE_FRAME,
+    NUMERIC_SIGNALS,
     TOPICS,
     ChannelIds,
     json_time,
@@ -37,22 +38,7 @@ __all__ = ["ExportSummary", "proxy_filename", "write_session_mcap"]
 _NS_PER_S = 1_000_000_000
 _LIBRARY = "robotrace-assets telemetry export"
 _LEVELS = {"approved": fox.LogLevel.Info, "needs_review": fox.LogLevel.Warning}
-_SIGNALS = (
-    "jerk_peak",
-    "jerk_rms",
-    "ldlj",
-    "dropped_frames",
-    "dropped_frame_ratio",
-    "max_frame_gap_s",
-    "clock_offset_ms",
-    "clock_skew_ppm",
-    "contact_peak_n",
-    "contact_severity",
-    "privacy_enforced",
-    "samples",
-    "duration_s",
-    "notes",
-)
+_SIGNALS = (*NUMERIC_SIGNALS, "privacy_enforced", "notes")
 
 
 @dataclass(frozen=True)

@@ -190,6 +190,24 @@ def _participant_out(row: TeleopSession, config: LiveKitConfig, token: MintedTok
     )
 
 
+def _admit(
+    role: Role,
+    participant_id: str | None,
+    session_id: str,
+    principal: Principal,
+    db: Session,
+    config: LiveKitConfig,
+    request: Request,
+    background: BackgroundTasks,
+) -> Any:
+    """Mint a room token for a coach or an observer of an owned session, audited and published."""
+    row = _owned(db, principal, session_id)
+    token = _participant(role, participant_id, row, db, config)
+    db.commit()
+    _publish(request, background, row.id)
+    return _participant_out(row, config, token)
+
+
 @router.post(
     "/v1/robotics/sessions/{session_id}/observers",
     status_code=201,
@@ -205,11 +223,9 @@ def add_observer(
     request: Request,
     background: BackgroundTasks,
 ) -> Any:
-    row = _owned(db, principal, session_id)
-    token = _participant(Role.OBSERVER, body.reviewer_id, row, db, config)
-    db.commit()
-    _publish(request, background, row.id)
-    return _participant_out(row, config, token)
+    return _admit(
+        Role.OBSERVER, body.reviewer_id, session_id, principal, db, config, request, background
+    )
 
 
 @router.post(
@@ -227,11 +243,7 @@ def add_coach(
     request: Request,
     background: BackgroundTasks,
 ) -> Any:
-    row = _owned(db, principal, session_id)
-    token = _participant(Role.COACH, body.coach_id, row, db, config)
-    db.commit()
-    _publish(request, background, row.id)
-    return _participant_out(row, config, token)
+    return _admit(Role.COACH, body.coach_id, session_id, principal, db, config, request, background)
 
 
 @router.get("/v1/robotics/sessions/{session_id}", responses=errors(403, 404))
