@@ -111,6 +111,35 @@ def presign_get(
     return client.generate_presigned_url("get_object", Params=params, ExpiresIn=ttl_s)
 
 
+class ObjectNotFound(LookupError):
+    """The object does not exist (404, NoSuchKey)."""
+
+
+NOT_FOUND_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+
+
+def head_object(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    *,
+    part_number: int | None = None,
+    checksum: bool = True,
+) -> dict[str, Any] | None:
+    """HEAD (with ChecksumMode=ENABLED unless told otherwise); None when there is no object."""
+    kwargs: dict[str, Any] = {"Bucket": bucket, "Key": key}
+    if checksum:
+        kwargs["ChecksumMode"] = "ENABLED"
+    if part_number is not None:
+        kwargs["PartNumber"] = part_number
+    try:
+        return client.head_object(**kwargs)
+    except client.exceptions.ClientError as error:
+        if error_code(error) in NOT_FOUND_CODES:
+            return None
+        raise
+
+
 class ObjectChanged(RuntimeError):
     """A pinned read found another object (or none) where the proven one was."""
 
