@@ -155,7 +155,7 @@ def trajectory_jerk_peak(table, hz: float) -> float:
     """Peak end-effector jerk of a whole trajectory table, with the production signal maths."""
     import numpy as np
 
-    from robotrace_assets.clips.signals import jerk_series
+    from robotrace_assets.clips.kinematics import jerk_series
 
     host = table.column("host_time_ns").to_numpy()
     t = (host - host[0]) / 1e9

@@ -19,9 +19,10 @@ from dagster import (
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.clips.cutting import ClipWindow, cut_clips
+from robotrace_assets.clips.kinematics import jerk_series
 from robotrace_assets.clips.plots import ClipTrace, clip_signal_png
 from robotrace_assets.clips.rules import UnknownRulesVersion, rules_for, score, without_signals
-from robotrace_assets.clips.signals import compute_signals, jerk_series
+from robotrace_assets.clips.signals import compute_signals
 from robotrace_assets.derivatives.assets import MEDIA_PROBE
 from robotrace_assets.envelopes import MediaSessionEnvelope
 from robotrace_assets.objectstore.client import ObjectChanged, get_pinned

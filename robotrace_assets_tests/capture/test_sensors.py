@@ -16,7 +16,7 @@ from robotrace_assets.capture.sensors import (
     synthesize_trajectory,
     write_parquet,
 )
-from robotrace_assets.clips.signals import fit_clock_ms_ppm
+from robotrace_assets.clips.timing import fit_clock_ms_ppm
 from robotrace_assets_tests.helpers import trajectory_jerk_peak as jerk_peak
 
 BASE_COLUMNS = ["frame_index", "host_time_ns", "device_time_ns", "ee_x", "ee_y", "ee_z"]

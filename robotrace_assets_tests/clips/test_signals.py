@@ -18,16 +18,14 @@ from robotrace_assets.capture.media import (
     probe_packet_times,
 )
 from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
-from robotrace_assets.clips.signals import (
-    SafetySignals,
+from robotrace_assets.clips.kinematics import (
     _savgol,
     _savgol_operator,
-    compute_signals,
-    fit_clock_ms_ppm,
-    frame_gaps,
     jerk_window_samples,
     ldlj,
 )
+from robotrace_assets.clips.signals import SafetySignals, compute_signals
+from robotrace_assets.clips.timing import fit_clock_ms_ppm, frame_gaps
 
 HZ = 100.0
 FPS = 30.0
