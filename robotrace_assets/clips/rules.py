@@ -150,7 +150,7 @@ RULES: dict[str, SafetyRules] = {
         # this catches a 6-frame burst (0.233 s) that is exactly 5% of a 4 s clip.
         max_gap_review_s=0.11,
         max_gap_reject_s=0.51,
-        # NOTES / AuraOne: A/V offset flagged above 25 ms, unusable above 40 ms.
+        # AuraOne's QA flags an A/V offset above 25 ms; above 40 ms it is unusable.
         clock_offset_review_ms=25.0,
         clock_offset_reject_ms=40.0,
         # Crystal oscillators are within ~50 ppm; beyond 100 the robot clock is not being
@@ -237,32 +237,31 @@ def _check_finite(signals: SafetySignals) -> None:
             raise ValueError(f"signal {field.name} is not finite: {value}")
 
 
-def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
-    """Score and judge one clip's signals under ``rules`` (see the module docstring).
+class _Verdict:
+    """The reasons and worst status so far, as the rules fire in their fixed order."""
 
-    Deterministic and monotonic: making any signal worse (higher jerk, contact, dropped
-    ratio, gap, |offset|, |skew|; lower LDLJ; privacy lost) never raises a score nor
-    improves the status.
-    """
-    _check_finite(signals)
-    reasons: list[str] = []
-    worst: Status = "approved"
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+        self.worst: Status = "approved"
 
-    def judge(value: float, review: float, reject: float, describe: str, limit: str) -> None:
-        nonlocal worst
+    def raise_to(self, level: Status, reason: str) -> None:
+        self.reasons.append(reason)
+        if _RANK[level] > _RANK[self.worst]:
+            self.worst = level
+
+    def judge(self, value: float, review: float, reject: float, describe: str, limit: str) -> None:
+        """One strict "above" rule: ``describe`` says what was measured, ``limit`` formats
+        the limit it exceeded."""
         if value > reject:
-            level: Status = "rejected"
-            reasons.append(f"{describe} > {limit.format(reject)} (reject)")
+            self.raise_to("rejected", f"{describe} > {limit.format(reject)} (reject)")
         elif value > review:
-            level = "needs_review"
-            reasons.append(f"{describe} > {limit.format(review)} (review)")
-        else:
-            return
-        if _RANK[level] > _RANK[worst]:
-            worst = level
+            self.raise_to("needs_review", f"{describe} > {limit.format(review)} (review)")
 
+
+def _safety(signals: SafetySignals, rules: SafetyRules, verdict: _Verdict) -> float:
+    """Jerk peak and contact severity rules; the weaker of their components."""
     jerk = signals.jerk_peak
-    judge(
+    verdict.judge(
         jerk,
         rules.jerk_peak_review,
         rules.jerk_peak_reject,
@@ -270,25 +269,27 @@ def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
         "{:g}",
     )
     safety = _component(jerk, rules.jerk_peak_review, rules.jerk_peak_reject)
-
     severity = signals.contact_severity
-    if severity is not None:
-        peak_n = signals.contact_peak_n
-        peak = f" (peak {peak_n:.0f} N)" if peak_n is not None else ""
-        judge(
-            severity,
-            rules.contact_severity_review,
-            rules.contact_severity_reject,
-            f"contact severity {severity:.2f}{peak}",
-            "{:g}",
-        )
-        safety = min(
-            safety,
-            _component(severity, rules.contact_severity_review, rules.contact_severity_reject),
-        )
+    if severity is None:
+        # No force columns: no evidence of a contact hazard, so contact does not lower it.
+        return safety
+    peak_n = signals.contact_peak_n
+    peak = f" (peak {peak_n:.0f} N)" if peak_n is not None else ""
+    verdict.judge(
+        severity,
+        rules.contact_severity_review,
+        rules.contact_severity_reject,
+        f"contact severity {severity:.2f}{peak}",
+        "{:g}",
+    )
+    contact = _component(severity, rules.contact_severity_review, rules.contact_severity_reject)
+    return min(safety, contact)
 
+
+def _video_quality(signals: SafetySignals, rules: SafetyRules, verdict: _Verdict) -> float:
+    """Dropped-frame ratio and longest frame gap rules; the weaker of their components."""
     ratio = signals.dropped_frame_ratio
-    judge(
+    verdict.judge(
         ratio,
         rules.dropped_ratio_review,
         rules.dropped_ratio_reject,
@@ -296,7 +297,7 @@ def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
         "{:.0%}",
     )
     gap = signals.max_frame_gap_s
-    judge(
+    verdict.judge(
         gap,
         rules.max_gap_review_s,
         rules.max_gap_reject_s,
@@ -304,11 +305,19 @@ def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
         "in clip)",
         "{:g} s",
     )
+    return min(
+        _component(ratio, rules.dropped_ratio_review, rules.dropped_ratio_reject),
+        _component(gap, rules.max_gap_review_s, rules.max_gap_reject_s),
+    )
+
+
+def _clock_quality(signals: SafetySignals, rules: SafetyRules, verdict: _Verdict) -> float:
+    """Clock offset bound and skew rules; the weaker of their components."""
     offset = abs(signals.clock_offset_ms)
     skew = abs(signals.clock_skew_ppm)
     # ppm * s = microseconds; / 1000 for ms.
     offset_bound = offset + skew * max(signals.duration_s, 0.0) / 1e3
-    judge(
+    verdict.judge(
         offset_bound,
         rules.clock_offset_review_ms,
         rules.clock_offset_reject_ms,
@@ -317,32 +326,39 @@ def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
         f"over {signals.duration_s:.1f} s)",
         "{:g} ms",
     )
-    judge(
+    verdict.judge(
         skew,
         rules.clock_skew_review_ppm,
         rules.clock_skew_reject_ppm,
         f"clock skew {signals.clock_skew_ppm:+.0f} ppm",
         "{:g} ppm",
     )
-    quality = min(
-        _component(ratio, rules.dropped_ratio_review, rules.dropped_ratio_reject),
-        _component(gap, rules.max_gap_review_s, rules.max_gap_reject_s),
+    return min(
         _component(offset_bound, rules.clock_offset_review_ms, rules.clock_offset_reject_ms),
         _component(skew, rules.clock_skew_review_ppm, rules.clock_skew_reject_ppm),
     )
 
+
+def score(signals: SafetySignals, rules: SafetyRules) -> MachineScore:
+    """Score and judge one clip's signals under ``rules`` (see the module docstring).
+
+    Deterministic and monotonic: making any signal worse (higher jerk, contact, dropped
+    ratio, gap, |offset|, |skew|; lower LDLJ; privacy lost) never raises a score nor
+    improves the status.
+    """
+    _check_finite(signals)
+    verdict = _Verdict()
+    safety = _safety(signals, rules, verdict)
+    quality = min(_video_quality(signals, rules, verdict), _clock_quality(signals, rules, verdict))
     if rules.privacy_required and not signals.privacy_enforced:
         # Unblurred faces/screens may be in the frame: a person has to look before release.
-        reasons.append("privacy blur not enforced (review)")
-        if _RANK[worst] < _RANK["needs_review"]:
-            worst = "needs_review"
-
+        verdict.raise_to("needs_review", "privacy blur not enforced (review)")
     return MachineScore(
         safety=safety,
         smoothness=_smoothness(signals, rules),
         quality=quality,
-        status=worst,
-        reasons=tuple(reasons),
+        status=verdict.worst,
+        reasons=tuple(verdict.reasons),
         rules_version=rules.version,
     )
 
