@@ -56,10 +56,6 @@ _FORCE_NOISE_N = 0.05
 _SPIKE_AMPLITUDE_M = 0.006
 _SPIKE_WIDTH_S = 0.03
 
-# Savitzky-Golay settings for jerk estimation: ~0.1 s window, cubic fit.
-_JERK_WINDOW_S = 0.1
-_JERK_POLYORDER = 3
-
 POSITION_COLUMNS = ("ee_x", "ee_y", "ee_z")
 FORCE_COLUMNS = ("force_x", "force_y", "force_z")
 

@@ -31,10 +31,10 @@ __all__ = [
 
 FloatArray = npt.NDArray[np.float64]
 
-# Savitzky-Golay jerk: a cubic fitted over ~0.1 s. Same settings as capture.sensors.jerk_peak,
-# so figures agree. At 100 Hz (11 samples) the 1e-5 m position noise becomes ~0.8 m/s^3 of
-# jerk noise; a 0.15-0.2 s window would halve the injected 30 ms spike (calibrated: clean
-# peak 15-17 m/s^3, spike 223-227 m/s^3 at 0.1 s; 71-77 m/s^3 at 0.15 s).
+# Savitzky-Golay jerk: a cubic fitted over ~0.1 s. At 100 Hz (11 samples) the simulator's
+# 1e-5 m position noise becomes ~0.8 m/s^3 of jerk noise; a 0.15-0.2 s window would halve
+# the injected 30 ms spike (calibrated: clean peak 15-17 m/s^3, spike 223-227 m/s^3 at
+# 0.1 s; 71-77 m/s^3 at 0.15 s).
 JERK_WINDOW_S = 0.1
 JERK_POLYORDER = 3
 # Below this peak speed a window is "not moving": LDLJ divides by v_peak^2 and would then

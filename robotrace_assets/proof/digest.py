@@ -21,10 +21,6 @@ QUEUE_DEPTH = 4
 _DONE = b""
 
 
-class DigestError(RuntimeError):
-    pass
-
-
 @dataclass(frozen=True)
 class StreamDigest:
     size: int

@@ -16,7 +16,6 @@ from typing import Any
 from robotrace_assets.envelopes import EnvelopeError, parse_time, validate
 
 APPROVED, NEEDS_REVIEW, REJECTED = "approved", "needs_review", "rejected"
-SCORES = ("safety", "smoothness", "quality")
 
 
 class DecisionError(ValueError):
