@@ -25,13 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import WORK_DIR, Spread, Target, log, md_table, targets_table
+from bench.derivatives_baselines import make_proxy_only, make_separately
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
-from robotrace_assets.derivatives.media import (
-    DerivativeProfile,
-    make_derivatives,
-    make_proxy_only,
-    make_separately,
-)
+from robotrace_assets.derivatives.media import make_derivatives
+from robotrace_assets.derivatives.profiles import DerivativeProfile
 
 # A 1080p30 HEVC camera stream at a typical recording bitrate; quick mode keeps it small.
 FULL_SPEC = VideoSpec(seconds=20.0, fps=30, width=1920, height=1080, codec="hevc", seed=11)

@@ -29,7 +29,8 @@ from typing import Any
 from bench.common import WORK_DIR, Spread, Target, log, md_table, private_store
 from robotrace_assets import layout
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
-from robotrace_assets.derivatives.media import DerivativeProfile, make_derivatives
+from robotrace_assets.derivatives.media import make_derivatives
+from robotrace_assets.derivatives.profiles import DerivativeProfile
 from robotrace_assets.objectstore.client import S3Client, make_client, pin_headers, presign_get
 from robotrace_assets.objectstore.multipart import PresignedMultipartUploader
 from robotrace_assets.proof import rules

@@ -1,50 +1,29 @@
-"""Deterministic synthetic capture video, encoded and probed with the bundled ffmpeg.
+"""Deterministic synthetic capture video for the simulator, tests and benchmarks.
 
-imageio-ffmpeg ships a static ffmpeg but no ffprobe, so every probe here is done with
-ffmpeg itself (``-f framemd5`` for packet timestamps, ``ffmpeg -i`` stderr for stream info).
+Encoded with the bundled ffmpeg through ``robotrace_assets.media`` (the one runner) and
+measured from the written file with its probes, never trusted from the spec.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-import re
-import subprocess
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 from typing import Literal
 
 import ffmpeg
-import imageio_ffmpeg
 import numpy as np
 
-__all__ = [
-    "MediaError",
-    "VideoInfo",
-    "VideoSpec",
-    "VideoStreamProbe",
-    "count_dropped_frames",
-    "encode_synthetic_video",
-    "ffmpeg_exe",
-    "probe_packet_times",
-    "probe_video_stream",
-]
+from robotrace_assets.media.ffmpeg import MediaError, run_ffmpeg
+from robotrace_assets.media.probe import probe_packet_times, probe_video_stream
+
+__all__ = ["VideoInfo", "VideoSpec", "encode_synthetic_video"]
 
 Codec = Literal["hevc", "h264"]
 
 CONTENT_TYPE_MP4 = "video/mp4"
-# Enough stderr to show ffmpeg's actual complaint without flooding logs or exceptions.
-_STDERR_TAIL_CHARS = 2000
-# Synthetic clips are tiny; anything slower than this is a hung process, not a slow encode.
-_FFMPEG_TIMEOUT_S = 300.0
-
-
-class MediaError(RuntimeError):
-    """ffmpeg failed, or its output could not be understood."""
 
 
 @dataclass(frozen=True)
@@ -84,160 +63,6 @@ class VideoInfo:
     content_type: str = CONTENT_TYPE_MP4
 
 
-@dataclass(frozen=True)
-class VideoStreamProbe:
-    """First video stream as reported by ``ffmpeg -i``."""
-
-    codec: str
-    width: int
-    height: int
-
-
-def ffmpeg_exe() -> str:
-    """Path of the ffmpeg binary bundled with imageio-ffmpeg (same build everywhere we run)."""
-    return imageio_ffmpeg.get_ffmpeg_exe()
-
-
-def stderr_tail(stderr: bytes | str) -> str:
-    text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
-    return text.strip()[-_STDERR_TAIL_CHARS:]
-
-
-def run_ffmpeg(
-    args: Sequence[str],
-    *,
-    what: str,
-    error: type[Exception] = MediaError,
-    timeout_s: float = _FFMPEG_TIMEOUT_S,
-) -> subprocess.CompletedProcess[bytes]:
-    """Run ffmpeg, turning any failure (exit code, timeout, missing binary) into `error`
-    with the tail of ffmpeg's stderr."""
-    try:
-        proc = subprocess.run(
-            list(args),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=timeout_s,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise error(f"{what}: could not run ffmpeg: {exc}") from exc
-    if proc.returncode != 0:
-        raise error(
-            f"{what}: ffmpeg exited with code {proc.returncode}:\n{stderr_tail(proc.stderr)}"
-        )
-    return proc
-
-
-def _require_file(path: Path) -> None:
-    # ffmpeg's own "No such file" message is buried in stderr; fail early and plainly.
-    if not path.is_file():
-        raise MediaError(f"not a file: {path}")
-
-
-def probe_packet_times(path: Path) -> list[float]:
-    """Presentation timestamps (seconds, sorted) of every packet of the first video stream.
-
-    Uses stream copy into the framemd5 muxer, so nothing is decoded and the timestamps are
-    exactly what the container stores (gaps from dropped frames included).
-    """
-    path = Path(path)
-    _require_file(path)
-    proc = run_ffmpeg(
-        [
-            ffmpeg_exe(),
-            "-hide_banner",
-            "-nostdin",
-            "-loglevel",
-            "error",
-            "-i",
-            str(path),
-            "-map",
-            "0:v:0",
-            "-c",
-            "copy",
-            "-f",
-            "framemd5",
-            "-",
-        ],
-        what=f"probing packets of {path}",
-    )
-    time_base: Fraction | None = None
-    pts_column: int | None = None
-    pts_ticks: list[int] = []
-    for raw_line in proc.stdout.decode("utf-8", "replace").splitlines():
-        line = raw_line.strip()
-        if not line:
-            continue
-        if line.startswith("#"):
-            tb_match = re.match(r"#tb 0:\s*(\d+)/(\d+)", line)
-            if tb_match:
-                time_base = Fraction(int(tb_match.group(1)), int(tb_match.group(2)))
-            elif line.startswith("#stream#"):
-                # Locate the pts column by name instead of assuming the framemd5 layout.
-                columns = [c.strip() for c in line.lstrip("#").split(",")]
-                pts_column = columns.index("pts")
-            continue
-        if pts_column is None:
-            raise MediaError(f"framemd5 output for {path} has no column header")
-        fields = [f.strip() for f in line.split(",")]
-        # Only stream 0 exists because of -map 0:v:0; skip anything else defensively.
-        if fields[0] == "0":
-            pts_ticks.append(int(fields[pts_column]))
-    if time_base is None:
-        raise MediaError(f"framemd5 output for {path} has no time base")
-    return sorted(float(ticks * time_base) for ticks in pts_ticks)
-
-
-_VIDEO_STREAM_RE = re.compile(r"Stream #\d+:\d+.*?: Video: (?P<codec>\w+)(?P<rest>.*)")
-# Anchored on ", WxH" so hex codec tags such as "0x31637668" can never match.
-_DIMENSIONS_RE = re.compile(r",\s(?P<w>\d{1,5})x(?P<h>\d{1,5})(?=[\s,]|$)")
-
-
-def probe_video_stream(path: Path) -> VideoStreamProbe:
-    """Codec and frame size of the first video stream, parsed from ``ffmpeg -i`` stderr."""
-    path = Path(path)
-    _require_file(path)
-    # Without an output ffmpeg exits 1 after printing the input summary, so the exit code
-    # carries no meaning here; only the parsed stderr does.
-    try:
-        proc = subprocess.run(
-            [ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", str(path)],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            timeout=_FFMPEG_TIMEOUT_S,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise MediaError(f"probing {path}: could not run ffmpeg: {exc}") from exc
-    stderr = proc.stderr.decode("utf-8", "replace")
-    for line in stderr.splitlines():
-        stream_match = _VIDEO_STREAM_RE.search(line)
-        if stream_match is None:
-            continue
-        dims = _DIMENSIONS_RE.search(stream_match.group("rest"))
-        if dims is None:
-            break
-        return VideoStreamProbe(
-            codec=stream_match.group("codec"),
-            width=int(dims.group("w")),
-            height=int(dims.group("h")),
-        )
-    raise MediaError(f"no video stream found in {path}:\n{stderr_tail(stderr)}")
-
-
-def count_dropped_frames(packet_times: Sequence[float], fps: float) -> int:
-    """Frames missing between consecutive timestamps, assuming a nominal constant ``fps``.
-
-    Each gap of ``dt`` seconds should hold ``round(dt * fps)`` frame intervals; any intervals
-    beyond one are frames that never made it into the stream.
-    """
-    if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
-    times = sorted(packet_times)
-    return sum(max(0, round((b - a) * fps) - 1) for a, b in itertools.pairwise(times))
-
-
 def _validate(spec: VideoSpec) -> None:
     if not (spec.seconds > 0 and math.isfinite(spec.seconds)):
         raise ValueError(f"seconds must be a positive finite number, got {spec.seconds}")
@@ -266,8 +91,8 @@ def _validate(spec: VideoSpec) -> None:
         raise ValueError(f"bitrate_kbps must be positive, got {spec.bitrate_kbps}")
 
 
-def _build_command(spec: VideoSpec, out_path: Path) -> list[str]:
-    """ffmpeg argv rendering ``spec`` into ``out_path`` (an MP4, whatever its suffix)."""
+def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
+    """ffmpeg arguments rendering ``spec`` into ``out_path`` (an MP4, whatever its suffix)."""
     # Every seed-dependent knob comes from one generator, drawn in a fixed order.
     rng = np.random.default_rng(spec.seed)
     hue_offset_deg = float(rng.uniform(0.0, 360.0))
@@ -342,8 +167,8 @@ def _build_command(spec: VideoSpec, out_path: Path) -> list[str]:
         map_chapters=-1,
         **{"flags:v": "+bitexact"},
         **codec_opts,
-    ).global_args("-hide_banner", "-nostdin", "-loglevel", "error")
-    return ffmpeg.compile(out, cmd=ffmpeg_exe(), overwrite_output=True)
+    )
+    return ffmpeg.get_args(out)
 
 
 def encode_synthetic_video(path: Path, spec: VideoSpec) -> VideoInfo:
@@ -359,11 +184,11 @@ def encode_synthetic_video(path: Path, spec: VideoSpec) -> VideoInfo:
     # it itself, so it gets ordinary umask permissions (mkstemp would force 0600).
     tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
     try:
-        run_ffmpeg(_build_command(spec, tmp_path), what=f"encoding {path}")
+        run_ffmpeg(_build_args(spec, tmp_path), what=f"encoding {path.name}")
         times = probe_packet_times(tmp_path)
         stream = probe_video_stream(tmp_path)
         if not times:
-            raise MediaError(f"encoding {path}: ffmpeg wrote no video packets")
+            raise MediaError(f"encoding {path.name}: ffmpeg wrote no video packets")
         size_bytes = tmp_path.stat().st_size
         os.replace(tmp_path, path)
     except BaseException:

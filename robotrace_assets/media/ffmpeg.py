@@ -34,8 +34,10 @@ __all__ = [
 # Every job here is one segment or one delivery file (minutes of video at most): a run that
 # lasts an hour is a hung process. Stalled network reads fail sooner through rw_timeout.
 FFMPEG_TIMEOUT_S = 3600.0
-# Enough of ffmpeg's complaint to act on, short enough for an exception or a log line.
-_TAIL_LINES = 8
+# Enough of ffmpeg's complaint to act on, short enough for an exception or a log line: the
+# first problem lines (the cause; later ones are its consequences) and the last ones.
+_FIRST_LINES = 3
+_LAST_LINES = 3
 _TAIL_CHARS = 600
 _PROBLEM_RE = re.compile(r"\[(warning|error|fatal|panic)\]")
 # Pointer addresses ("@ 0x55d0...") change every run and only add noise.
@@ -74,13 +76,14 @@ def ffmpeg_argv(args: Sequence[str], loglevel: str = "error") -> list[str]:
 
 
 def stderr_tail(stderr: str | bytes, source: str = "") -> str:
-    """The last warning/error lines of an ffmpeg log (else its last lines), scrubbed, short."""
+    """The first and last warning/error lines of an ffmpeg log (else any lines), scrubbed."""
     text = stderr.decode("utf-8", "replace") if isinstance(stderr, bytes) else stderr
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    problems = [line for line in lines if _PROBLEM_RE.search(line)]
-    joined = _POINTER_RE.sub("", " | ".join((problems or lines)[-_TAIL_LINES:]))
-    joined = scrub(joined, source)
-    return joined if len(joined) <= _TAIL_CHARS else "..." + joined[-_TAIL_CHARS:]
+    chosen = [line for line in lines if _PROBLEM_RE.search(line)] or lines
+    if len(chosen) > _FIRST_LINES + _LAST_LINES:
+        chosen = [*chosen[:_FIRST_LINES], "...", *chosen[-_LAST_LINES:]]
+    joined = scrub(_POINTER_RE.sub("", " | ".join(chosen)), source)
+    return joined if len(joined) <= _TAIL_CHARS else joined[:_TAIL_CHARS] + "..."
 
 
 def run_ffmpeg(

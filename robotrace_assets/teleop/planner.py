@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robotrace_assets import layout
-from robotrace_assets.capture.media import probe_video_stream
 from robotrace_assets.envelopes import SCHEMA_VERSION
 from robotrace_assets.ids import derived_id
 from robotrace_assets.intake.handoff import hand_off_segment, hand_off_session
+from robotrace_assets.media.probe import probe_video_stream
 from robotrace_assets.objectstore.client import S3Client, error_code
 from robotrace_assets.objectstore.multipart import (
     MIN_PART_SIZE,

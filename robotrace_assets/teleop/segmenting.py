@@ -1,18 +1,19 @@
 """Cutting an Egress recording into media segments of bounded length, by stream copy.
 
 Stream copy can only cut at keyframes, so the cut points are chosen from the recording's own
-keyframe times (read with ffmpeg's framecrc muxer, nothing decoded): each segment ends at the
+keyframe times (read from its packet log, nothing decoded): each segment ends at the
 last keyframe that keeps it within the configured length. A recording whose keyframes are
 further apart than that cannot be cut without re-encoding and is refused with the reason.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from robotrace_assets.capture.media import MediaError, ffmpeg_exe, run_ffmpeg
+from robotrace_assets.media.ffmpeg import MediaError, run_ffmpeg
+from robotrace_assets.media.inputs import input_args
+from robotrace_assets.media.probe import probe_packets
 
 _CUT_EPSILON_S = 1e-3  # the segment muxer cuts at the first keyframe at or after a time
 
@@ -41,35 +42,15 @@ class PacketTimes:
 
 
 def probe_keyframes(path: Path) -> PacketTimes:
-    proc = run_ffmpeg(
-        [
-            *(ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(path)),
-            *("-map", "0:v:0", "-c", "copy", "-f", "framecrc", "-"),
-        ],
-        what=f"probing keyframes of {path.name}",
-        error=SegmentingError,
-    )
-    time_base = None
-    packets: list[tuple[int, bool]] = []
-    for line in proc.stdout.decode("utf-8", "replace").splitlines():
-        if line.startswith("#"):
-            match = re.match(r"#tb 0:\s*(\d+)/(\d+)", line)
-            if match:
-                time_base = int(match.group(1)) / int(match.group(2))
-            continue
-        fields = [f.strip() for f in line.split(",")]
-        if len(fields) < 6 or fields[0] != "0":
-            continue
-        flags = next((f for f in fields[6:] if f.startswith("F=")), None)
-        key = flags is None or bool(int(flags[2:], 16) & 1)
-        packets.append((int(fields[2]), key))
-    if time_base is None or not packets:
+    try:
+        log = probe_packets(str(path))
+    except MediaError as error:
+        raise SegmentingError(str(error)) from None
+    if not log.times:
         raise SegmentingError(f"{path.name} has no video packets")
-    packets.sort()
-    first = packets[0][0]
-    times = tuple((pts - first) * time_base for pts, _ in packets)
-    keys = tuple((pts - first) * time_base for pts, key in packets if key)
-    return PacketTimes(times, keys)
+    first = log.times[0]
+    times = tuple(t - first for t in log.times)
+    return PacketTimes(times, tuple(k - first for k in log.keyframes))
 
 
 def plan_cuts(packets: PacketTimes, max_s: float) -> list[float]:
@@ -95,7 +76,7 @@ def cut_segments(path: Path, cuts: list[float], out_dir: Path) -> list[Path]:
     """Stream-copy `path` into one MP4 per span between cuts (bit-exact: same input, same bytes)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     pattern = out_dir / "segment_%04d.mp4"
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-i", str(path)]
+    args = input_args(str(path))
     # Video only: the operator microphone can carry the coach speaking through the cell's
     # speaker, and coach audio must never enter training data.
     args += ["-map", "0:v:0", "-an", "-c", "copy", "-map_metadata", "-1"]
@@ -105,7 +86,10 @@ def cut_segments(path: Path, cuts: list[float], out_dir: Path) -> list[Path]:
         args += ["-segment_times", ",".join(f"{max(0.0, c - _CUT_EPSILON_S):.6f}" for c in cuts)]
     else:
         args += ["-segment_time", "1000000000"]
-    run_ffmpeg([*args, str(pattern)], what=f"cutting {path.name}", error=SegmentingError)
+    try:
+        run_ffmpeg([*args, str(pattern)], what=f"cutting {path.name}")
+    except MediaError as error:
+        raise SegmentingError(str(error)) from None
     produced = sorted(out_dir.glob("segment_*.mp4"))
     if len(produced) != len(cuts) + 1:
         raise SegmentingError(

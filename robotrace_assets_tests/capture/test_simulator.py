@@ -8,10 +8,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from robotrace_assets.capture.media import count_dropped_frames, probe_packet_times
 from robotrace_assets.capture.simulator import Defect, SimulationError
 from robotrace_assets.clips.timing import fit_clock_ms_ppm
 from robotrace_assets.envelopes import MediaSessionEnvelope, SegmentEnvelope, validate
+from robotrace_assets.media.probe import count_dropped_frames, probe_packet_times
 from robotrace_assets_tests.helpers import simulate
 from robotrace_assets_tests.helpers import trajectory_jerk_peak as jerk_peak
 

@@ -11,11 +11,7 @@ import pyarrow as pa
 import pytest
 from scipy.signal import savgol_filter
 
-from robotrace_assets.capture.media import (
-    VideoSpec,
-    encode_synthetic_video,
-    probe_packet_times,
-)
+from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
 from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.kinematics import (
     jerk_window_samples,
@@ -23,6 +19,7 @@ from robotrace_assets.clips.kinematics import (
 )
 from robotrace_assets.clips.signals import SafetySignals, compute_signals
 from robotrace_assets.clips.timing import frame_gaps
+from robotrace_assets.media.probe import probe_packet_times
 
 HZ = 100.0
 FPS = 30.0

@@ -20,21 +20,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from robotrace_assets.capture.media import (
-    VideoSpec,
-    encode_synthetic_video,
-    ffmpeg_exe,
-    probe_packet_times,
-    probe_video_stream,
-)
+from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
 from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
-from robotrace_assets.delivery.lerobot import (
+from robotrace_assets.delivery.lerobot.export import export_lerobot
+from robotrace_assets.delivery.lerobot.model import (
     EpisodeSource,
     LeRobotExport,
     LeRobotExportError,
-    export_lerobot,
-    validate_lerobot,
 )
+from robotrace_assets.delivery.lerobot.validate import validate_lerobot
+from robotrace_assets.media.ffmpeg import ffmpeg_exe
+from robotrace_assets.media.probe import probe_packet_times, probe_video_stream
 
 FPS = 30
 WIDTH, HEIGHT = 320, 240

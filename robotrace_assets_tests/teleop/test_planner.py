@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from robotrace_assets import layout
-from robotrace_assets.capture.media import ffmpeg_exe, run_ffmpeg
+from robotrace_assets.media.ffmpeg import run_ffmpeg
 from robotrace_assets.teleop.lifecycle import Recording
 from robotrace_assets.teleop.planner import (
     TELEMETRY_NAME,
@@ -56,7 +56,7 @@ def facts() -> SessionFacts:
 def mp4(path: Path, seconds: float, gop: int) -> Path:
     run_ffmpeg(
         [
-            *(ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"),
+            *("-f", "lavfi"),
             *("-i", f"testsrc2=size=160x120:rate=30:duration={seconds}"),
             *("-c:v", "libx264", "-preset", "ultrafast", "-g", str(gop), str(path)),
         ],

@@ -17,21 +17,21 @@ from robotrace_assets import catalog
 from robotrace_assets.api import admin
 from robotrace_assets.api.app import create_app
 from robotrace_assets.api.config import ApiConfig
-from robotrace_assets.capture.media import ffmpeg_exe, run_ffmpeg
 from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.ingest import keys
+from robotrace_assets.media.ffmpeg import run_ffmpeg
 from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets.sessions.assets import load_session_envelope
 from robotrace_assets.settings import Settings
 from robotrace_assets.teleop import audit
 from robotrace_assets.teleop.config import LiveKitConfig
 from robotrace_assets.teleop.planner import TELEMETRY_NAME, egress_prefix
-from robotrace_assets_tests.helpers import failure_messages, run_assets
+from robotrace_assets_tests.helpers import failure_messages, run_assets, store_for
 from robotrace_assets_tests.teleop.livekit_peer import (
     KEY,
     SECRET,
@@ -160,7 +160,6 @@ def egress_mp4(path: Path) -> Path:
     """An H.264 MP4 like a participant egress writes: keyframe every second."""
     run_ffmpeg(
         [
-            *(ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y"),
             *("-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={SECONDS}"),
             *("-f", "lavfi", "-i", f"sine=frequency=440:duration={SECONDS}"),
             *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", "-pix_fmt", "yuv420p"),
@@ -287,7 +286,7 @@ def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, 
     assert kinds.count("handed_off") == 1 and "recording_refused" in kinds
     assert kinds.count("webhook_replayed") == 1
     assert {"participant_joined", "participant_left", "token_minted"} <= set(kinds)
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     assert [r["kind"] for r in store.read_record(audit.AUDIT_TABLE, sid) or []] == kinds
     assert (store.read_record(audit.SESSIONS_TABLE, sid) or [{}])[0]["status"] == "handed_off"
 
@@ -322,7 +321,7 @@ def record_and_close(client, s3, bucket, tmp_path: Path, sid: str, prefix: str, 
     video = tmp_path / "short.mp4"
     run_ffmpeg(
         [
-            *(ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi"),
+            *("-f", "lavfi"),
             *("-i", f"testsrc2=size=320x240:rate=30:duration={seconds}"),
             *("-c:v", "libx264", "-preset", "ultrafast", "-g", "30", str(video)),
         ],
@@ -373,7 +372,7 @@ def test_session_without_consent_is_recorded_but_never_approved(
     (segment_id,) = session["segment_ids"]
     result = run_assets(instance, bucket, FULL, segment_id)
     assert result.success, failure_messages(result)
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     rows = store.read_record(catalog.CLIP_REVIEWS, segment_id)
     assert rows and all(r["consent_receipt_id"] is None for r in rows)
     assert all(r["final_status"] != "approved" for r in rows)
