@@ -1,0 +1,118 @@
+"""LeRobot feature statistics: numeric per dimension, image per channel, per episode and overall."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from robotrace_assets.delivery.lerobot.model import LeRobotExportError, ResolvedEpisode
+from robotrace_assets.delivery.lerobot.video import decode_sampled_frames
+
+__all__ = ["aggregate_image_stats", "jsonable", "numeric_stats", "video_episode_stats"]
+
+# Image stats as LeRobot computes them: up to 100 sampled frames per episode, downsampled to
+# ~150 px when the long side is >= 300 px, per-channel values in [0, 1].
+_STATS_MIN_SAMPLES = 100
+_STATS_MAX_SAMPLES = 10_000
+_STATS_POWER = 0.75
+_STATS_TARGET_PX = 150
+_STATS_DOWNSAMPLE_FROM_PX = 300
+_QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+
+Stats = dict[str, np.ndarray]
+
+
+def _estimate_num_samples(length: int) -> int:
+    low = min(_STATS_MIN_SAMPLES, length)
+    return max(low, min(int(length**_STATS_POWER), _STATS_MAX_SAMPLES))
+
+
+def _stats_frame_size(width: int, height: int) -> tuple[int, int]:
+    long_side = max(width, height)
+    if long_side < _STATS_DOWNSAMPLE_FROM_PX:
+        return width, height
+    factor = max(1, int(long_side / _STATS_TARGET_PX))
+    return max(1, width // factor), max(1, height // factor)
+
+
+def _sampled_frames(episodes: Sequence[ResolvedEpisode]) -> dict[int, int]:
+    """File frame number -> position in ``episodes``, for the frames each episode samples."""
+    wanted: dict[int, int] = {}
+    for pos, ep in enumerate(episodes):
+        picks = np.round(np.linspace(0, ep.length - 1, _estimate_num_samples(ep.length)))
+        for k in np.unique(picks.astype(np.int64)):
+            wanted[ep.video_from_frame + int(k)] = pos
+    return wanted
+
+
+def _image_stats(frames: Sequence[np.ndarray]) -> Stats:
+    # (n, h, w, c) -> per channel over (n, h, w), kept as (c, 1, 1) like LeRobot.
+    pixels = np.stack(frames).astype(np.float64) / 255.0
+    return {
+        "min": pixels.min(axis=(0, 1, 2)).reshape(3, 1, 1),
+        "max": pixels.max(axis=(0, 1, 2)).reshape(3, 1, 1),
+        "mean": pixels.mean(axis=(0, 1, 2)).reshape(3, 1, 1),
+        "std": pixels.std(axis=(0, 1, 2)).reshape(3, 1, 1),
+        "count": np.array([len(frames)]),
+    }
+
+
+def video_episode_stats(
+    path: Path, episodes: Sequence[ResolvedEpisode], width: int, height: int
+) -> list[Stats]:
+    """Per-episode pixel stats of one video file (LeRobot image stats: shape (3, 1, 1), values
+    in [0, 1]), from one streaming decode that keeps only the sampled frames."""
+    sw, sh = _stats_frame_size(width, height)
+    samples = decode_sampled_frames(path, _sampled_frames(episodes), len(episodes), sw, sh)
+    stats = []
+    for ep, frames in zip(episodes, samples, strict=True):
+        if not frames:
+            raise LeRobotExportError(
+                f"decoding {path.name}: no frames for episode {ep.episode_index}"
+            )
+        stats.append(_image_stats(frames))
+    return stats
+
+
+def numeric_stats(values: np.ndarray) -> Stats:
+    """LeRobot numeric stats over the frame axis: per-dimension arrays, ``count`` as ``[n]``."""
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    stats = {
+        "min": arr.min(axis=0),
+        "max": arr.max(axis=0),
+        "mean": arr.mean(axis=0),
+        "std": arr.std(axis=0),
+        "count": np.array([arr.shape[0]]),
+    }
+    for name, q in _QUANTILES.items():
+        stats[name] = np.quantile(arr, q, axis=0)
+    return stats
+
+
+def aggregate_image_stats(parts: Sequence[Mapping[str, np.ndarray]]) -> Stats:
+    """Combine per-episode image stats: count-weighted mean, pooled variance, min/max."""
+    counts = np.array([p["count"][0] for p in parts], dtype=np.float64)
+    total = counts.sum()
+    means = np.stack([p["mean"] for p in parts])
+    weights = counts.reshape(-1, 1, 1, 1)
+    mean = (means * weights).sum(axis=0) / total
+    var = ((np.stack([p["std"] for p in parts]) ** 2 + (means - mean) ** 2) * weights).sum(
+        axis=0
+    ) / total
+    return {
+        "min": np.min(np.stack([p["min"] for p in parts]), axis=0),
+        "max": np.max(np.stack([p["max"] for p in parts]), axis=0),
+        "mean": mean,
+        "std": np.sqrt(var),
+        "count": np.array([int(total)]),
+    }
+
+
+def jsonable(stats: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """Stats as nested lists, for stats.json."""
+    return {key: {k: np.asarray(v).tolist() for k, v in s.items()} for key, s in stats.items()}
