@@ -16,7 +16,7 @@ Children run one at a time and interleaved (a range run, then a few single runs,
 a noisy neighbour slows both shapes alike; one untimed start-up child warms the page cache first.
 The children run a copy of the package taken when the benchmark starts, so that concurrent edits
 of the working tree can neither break nor change the code being timed halfway through.
-No target in the brief: the report gives the per-segment times and their ratio.
+There is no pass/fail target: the report gives the per-segment times and their ratio.
 
     python -m bench.backfill_bench [--quick]     prints the markdown section
 """
@@ -60,7 +60,8 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 # Others edit the package while benchmarks run: a snapshot that does not load is retaken later.
 LOAD_ATTEMPTS = 20
 LOAD_RETRY_S = 30.0
-# Run-start latency of the daemon and run queue, from the project's notes (Dagster issues).
+# Run-start latency of the daemon and run queue: Dagster users report 3-20 s from request to
+# start in Dagster's GitHub issues.
 DAEMON_LATENCY_S = (3.0, 20.0)
 
 
@@ -181,7 +182,7 @@ class BackfillBench:
         return _markdown(self)
 
     def targets(self) -> list[Target]:
-        return []  # the brief sets no target here; the ratio is reported in the section
+        return []  # no pass/fail target here; the ratio is reported in the section
 
 
 # -- setup (not timed) --------------------------------------------------------------------------
@@ -572,8 +573,8 @@ def _markdown(bench: BackfillBench) -> str:
         f"`gc.freeze()` before exit the same child exits in {frozen_exit_s:.2f} s. A launched "
         "run pays it too.",
         "",
-        "Not included: the daemon's queueing and launch latency (the project notes cite 3-20 s "
-        f"from request to start per run, from Dagster issues) comes on top of every run: {n} "
+        "Not included: the daemon's queueing and launch latency (Dagster's GitHub issues report "
+        f"3-20 s from request to start per run) comes on top of every run: {n} "
         f"launches for (b) against {launches_a} for (a), i.e. {n * low / 60:.0f}-"
         f"{n * high / 60:.0f} min against {launches_a * low / 60:.1f}-"
         f"{launches_a * high / 60:.1f} min if the runs started one after another (the run queue "

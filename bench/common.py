@@ -81,7 +81,7 @@ def verdict(met: bool) -> str:
 
 @dataclass(frozen=True)
 class Target:
-    """One target of the brief and what this run measured against it."""
+    """One performance target and what this run measured against it."""
 
     benchmark: str
     scope: str  # e.g. the object size or bucket sizes it applies to

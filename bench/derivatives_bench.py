@@ -165,7 +165,8 @@ def _scope(result: dict[str, Any]) -> str:
 
 
 def targets(result: dict[str, Any]) -> list[Target]:
-    """The brief's two targets, judged on this run's medians."""
+    """The two targets (separate runs >= 1.6x one pass; one pass <= 1.15x proxy only), judged on
+    this run's medians."""
     separate = result["ratios"]["separate_vs_one_pass"]
     overhead = result["ratios"]["one_pass_vs_proxy_only"]
     scope = _scope(result)

@@ -1,4 +1,4 @@
-"""Benchmark: what the trust-chain pinning costs (issue 9's budget: at most 5%).
+"""Benchmark: what the trust-chain pinning costs (budget: at most 5% over unpinned).
 
 Against a private SeaweedFS, for one segment:
   (a) derivatives: make_derivatives from a signed GET URL, unpinned vs pinned (If-Match signed

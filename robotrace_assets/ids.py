@@ -1,4 +1,4 @@
-"""Domain identifiers: `<kind>_<ULID>` as in the seed data model (`sess_01J...`, `seg_01J...`).
+"""Domain identifiers: `<kind>_<ULID>`, e.g. `sess_01J...` (session), `seg_01J...` (segment).
 
 Ids become Dagster partition keys and object-key path segments, so they are validated strictly:
 Crockford base32 only, which rules out `/`, `..`, `,` and `|` by construction.
@@ -14,7 +14,7 @@ CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ULID_PATTERN = r"[0-9A-HJKMNP-TV-Z]{26}"
 
 KINDS = (
-    "sess",  # capture session (the seed's session object)
+    "sess",  # capture session (the session_id of a clip object)
     "msess",  # media session: the parent of segments
     "seg",
     "cap",

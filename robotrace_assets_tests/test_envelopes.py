@@ -89,7 +89,7 @@ def test_bad_segment_envelopes_say_what_is_wrong(raw: bytes, message: str) -> No
 
 
 def test_declared_part_layout_is_a_hint_not_a_refusal() -> None:
-    # aws-cli picks its own part size: the proof takes the layout from the store (issue 9, #8).
+    # aws-cli picks its own part size: the proof takes the layout from the store.
     envelope = SegmentEnvelope.parse(
         encode(segment_doc(upload={"part_count": 2, "part_size_bytes": 5242880}))
     )

@@ -17,7 +17,7 @@ PREFIX = "rt"
 SCOPE_INGEST = "ingest:write"  # open, regenerate URLs, finalize episodes
 SCOPE_READ = "episodes:read"  # episode reads and auth-gated artifact reads
 SCOPE_MEDIA = "media:write"  # large-media sessions, segments and parts
-SCOPE_ROBOTICS = "robotics:write"  # LiveKit sessions API (issue 11)
+SCOPE_ROBOTICS = "robotics:write"  # teleop sessions API (/v1/robotics)
 ALL_SCOPES = (SCOPE_INGEST, SCOPE_READ, SCOPE_MEDIA, SCOPE_ROBOTICS)
 DEFAULT_SCOPES = (SCOPE_INGEST, SCOPE_READ, SCOPE_MEDIA)
 

@@ -1,7 +1,7 @@
-"""The RoboTrace ingest wire shapes, field by field (seed: robotrace-ingest-api.txt).
+"""The RoboTrace ingest wire shapes, field by field, as the RoboTrace ingest API defines them.
 
-Every request field is optional with the seed's default, limit and type; types are strict (a
-string is not a number) like the seed's Zod validation. Fields the docs do not list are accepted
+Every request field is optional with RoboTrace's default, limit and type; types are strict (a
+string is not a number) like RoboTrace's Zod validation. Fields the docs do not list are accepted
 and kept (`model_extra`): the official SDK sends `otel` and `failure_time_s`.
 """
 
@@ -30,7 +30,7 @@ def _integral(value: Any) -> Any:
     return value
 
 
-# A JSON number is a double to most clients (the seed's server is JavaScript): a bigint bound
+# A JSON number is a double to most clients (RoboTrace's server is JavaScript): a bigint bound
 # printed by one is the shortest decimal of that double, e.g. -9223372036854776000 for -2**63.
 _BOUND_AS_DOUBLE = {int(Decimal(repr(float(b)))): b for b in (BIGINT_MIN, BIGINT_MAX)}
 
