@@ -47,7 +47,7 @@ def frame_gaps(
     """(dropped frames, longest frame interval s, [(gap start s, gap length s), ...]).
 
     Dropped frames are ``sum(max(0, round(dt * fps) - 1))`` over consecutive timestamps, as
-    ``capture.media.count_dropped_frames`` counts them. Gaps are intervals longer than 1.5
+    ``media.probe.count_dropped_frames`` counts them. Gaps are intervals longer than 1.5
     frame periods; the start is the timestamp of the last frame before the hole and the
     length the interval to the next one, so ``round(length * fps) - 1`` frames are missing.
     Frames lost before the first or after the last timestamp cannot be seen here.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from robotrace_assets.capture.media import count_dropped_frames
 from robotrace_assets.clips.timing import fit_clock_ms_ppm, frame_gaps
+from robotrace_assets.media.probe import count_dropped_frames
 
 FPS = 30.0
 # The simulator's dropped_frames defect on a 4 s, 30 fps clip: 6 consecutive frames from 40.
