@@ -185,7 +185,11 @@ def _status_kib(field: str) -> int:
 
 def _child(method: str, source: Path, out: Path) -> dict[str, Any]:
     """One measurement in this (fresh) process; returns its figures."""
-    from robotrace_assets.delivery import manifest as manifests
+    from robotrace_assets.delivery.manifest.build import build_manifest
+    from robotrace_assets.delivery.manifest.read import read_manifest_json, read_manifest_parquet
+    from robotrace_assets.delivery.manifest.signing import HmacSigner
+    from robotrace_assets.delivery.manifest.verify import verify_manifest
+    from robotrace_assets.delivery.manifest.write import write_manifest_files
 
     if method.startswith("read_"):
         table = pa.table({"rows": pa.array([], pa.int8())})  # a reader starts from the file alone
@@ -196,18 +200,18 @@ def _child(method: str, source: Path, out: Path) -> dict[str, Any]:
     result: dict[str, Any] = {"input_rows": table.num_rows}
     if method == "manifest":
         started = time.perf_counter()
-        manifest = manifests.build_manifest(
+        manifest = build_manifest(
             table,
             manifest_id="man_bench",
             buyer_id=BUYER,
             delivery_id=DELIVERY,
             created_at="2026-06-04T18:00:00+00:00",
-            signer=manifests.HmacSigner(HMAC_KEY, "bench"),
+            signer=HmacSigner(HMAC_KEY, "bench"),
         )
         built = time.perf_counter()
         with open(out / "manifest.json", "wb") as handle:
             # One ordered pass writes both files: each step is taken and formatted once.
-            manifests.write_manifest_files(manifest, handle, out / "manifest.parquet")
+            write_manifest_files(manifest, handle, out / "manifest.parquet")
         finished = time.perf_counter()
         result.update(
             seconds=finished - started,
@@ -231,11 +235,11 @@ def _child(method: str, source: Path, out: Path) -> dict[str, Any]:
     elif method in ("read_json", "read_parquet"):
         started = time.perf_counter()
         if method == "read_json":
-            manifest = manifests.read_manifest_json((out / "manifest.json").read_bytes())
+            manifest = read_manifest_json((out / "manifest.json").read_bytes())
         else:
-            manifest = manifests.read_manifest_parquet((out / "manifest.parquet").read_bytes())
+            manifest = read_manifest_parquet((out / "manifest.parquet").read_bytes())
         loaded = time.perf_counter()
-        problems = manifests.verify_manifest(manifest, hmac_key=HMAC_KEY)
+        problems = verify_manifest(manifest, hmac_key=HMAC_KEY)
         finished = time.perf_counter()
         result.update(
             seconds=finished - started,

@@ -18,11 +18,12 @@ import requests
 from botocore.exceptions import ClientError
 
 from robotrace_assets import layout
-from robotrace_assets.delivery.manifest import SEGMENT_LINEAGE_COLUMNS
+from robotrace_assets.delivery.manifest.schema import SEGMENT_LINEAGE_COLUMNS
 from robotrace_assets.objectstore.client import (
     GET_URL_TTL_S,
     S3Client,
     error_code,
+    head_object,
     pin_headers,
     presign_get,
     quoted,
@@ -133,16 +134,13 @@ def object_digest(client: S3Client, bucket: str, key: str) -> tuple[int, str]:
 def copy_into(client: S3Client, bucket: str, artifact: Artifact, key: str) -> bool:
     """Server-side copy, skipped when the destination already holds these exact bytes (so a
     delivery materialized again does no work twice). True if a copy was made."""
-    try:
-        head = client.head_object(Bucket=bucket, Key=key)
-        if (
-            head["ContentLength"] == artifact.size_bytes
-            and head.get("Metadata", {}).get("robotrace-sha256") == artifact.sha256
-        ):
-            return False
-    except ClientError as error:
-        if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
-            raise
+    head = head_object(client, bucket, key, checksum=False)
+    if (
+        head is not None
+        and head["ContentLength"] == artifact.size_bytes
+        and head.get("Metadata", {}).get("robotrace-sha256") == artifact.sha256
+    ):
+        return False
     extra: dict[str, Any] = {
         "MetadataDirective": "REPLACE",
         "Metadata": {"robotrace-sha256": artifact.sha256, "robotrace-kind": artifact.kind},
