@@ -68,7 +68,7 @@ def main(argv: list[str]) -> int:
     derivatives.make_derivatives = _timed(phases["ffmpeg"], derivatives.make_derivatives)
     derivatives.publish = _timed(phases["publish"], derivatives.publish)
     # The guard's catalog read (S3 GET + Parquet); the rest of the guard is event-log queries.
-    guard.load_proof_record = _timed(phases["proof_record"], guard.load_proof_record)
+    guard.load_proof = _timed(phases["proof_record"], guard.load_proof)
     # The object store resource builds its boto3 client on first use, i.e. once per run.
     resources.make_client = _timed(phases["s3_client"], resources.make_client)
     report: dict[str, Any] = {

@@ -148,13 +148,14 @@ def review(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def deliver(args: argparse.Namespace, settings: Settings) -> int:
-    """Register the delivery partition and materialize it in this process, recorded in the
-    Dagster instance at DAGSTER_HOME (so it shows in the UI like any run)."""
-    from dagster import DagsterInstance, materialize
+    """Register the delivery partition and run buyer_delivery_job for it in this process,
+    recorded in the Dagster instance at DAGSTER_HOME (so it shows in the UI like any run)."""
+    from dagster import DagsterInstance
 
-    from robotrace_assets.delivery.assets import buyer_delivery
+    from robotrace_assets.definitions import defs
+    from robotrace_assets.delivery.jobs import BUYER_DELIVERY_JOB
     from robotrace_assets.delivery.buyers import BuyerConfigError, delivery_partition, load_buyers
-    from robotrace_assets.resources import ObjectStoreResource
+    from robotrace_assets.resources import resources_from_env
 
     delivery_id = args.delivery_id or datetime.now(UTC).strftime("d%Y%m%dt%H%M%S")
     try:
@@ -169,11 +170,10 @@ def deliver(args: argparse.Namespace, settings: Settings) -> int:
     Path(os.environ["DAGSTER_HOME"]).mkdir(parents=True, exist_ok=True)
     with DagsterInstance.get() as instance:
         instance.add_dynamic_partitions("delivery", [partition])
-        result = materialize(
-            [buyer_delivery],
+        result = defs.resolve_job_def(BUYER_DELIVERY_JOB).execute_in_process(
             partition_key=partition,
             instance=instance,
-            resources={"object_store": ObjectStoreResource()},
+            resources=resources_from_env(),
             raise_on_error=False,
         )
     if not result.success:
@@ -220,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     ship.add_argument("buyer")
     ship.add_argument("--delivery-id", help="default: d<UTC timestamp>")
     from robotrace_assets.api import cli as api_cli
+    from robotrace_assets.delivery import cli as delivery_cli
 
     api_cli.register(commands)
+    delivery_cli.register(commands)
     from robotrace_assets.robotlogs import cli as robotlogs_cli
     from robotrace_assets.telemetry import cli as telemetry_cli
 
@@ -230,6 +232,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in api_cli.COMMANDS:
         return api_cli.run(args)
+    if args.command in delivery_cli.COMMANDS:
+        return delivery_cli.run(args)
     if args.command in telemetry_cli.COMMANDS:
         return telemetry_cli.run(args)
     if args.command in robotlogs_cli.COMMANDS:

@@ -18,6 +18,7 @@ from dagster import DagsterInstance
 from robotrace_assets.objectstore.client import S3Client
 from robotrace_assets.objectstore.local import LocalObjectStore, find_free_port_block
 from robotrace_assets.settings import Settings
+from robotrace_assets_tests.helpers import TEST_STORE
 
 TEST_ACCESS_KEY = "robotrace-test"
 TEST_SECRET = "robotrace-test-secret-" + uuid.uuid4().hex[:12]
@@ -34,6 +35,10 @@ def local_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalObjec
         secret_access_key=TEST_SECRET,
     )
     store.start()
+    TEST_STORE.endpoint_url = store.endpoint_url
+    TEST_STORE.access_key_id, TEST_STORE.secret_access_key = TEST_ACCESS_KEY, TEST_SECRET
+    # In-process tests build their resources from TEST_STORE; the environment below is for
+    # what reads it as production does: the CLI, and Dagster processes started by tests.
     saved = {k: os.environ.get(k) for k in _ENV_KEYS}
     os.environ.update(
         {
@@ -79,11 +84,12 @@ def s3(local_store: LocalObjectStore) -> S3Client:
 
 
 @pytest.fixture
-def bucket(s3: S3Client, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def bucket(s3: S3Client, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str]:
     """A fresh bucket per test, also made the default for code that reads Settings."""
     name = f"t-{uuid.uuid4().hex[:16]}"
     s3.create_bucket(Bucket=name)
     monkeypatch.setenv("ROBOTRACE_BUCKET", name)
+    TEST_STORE.data_dir = tmp_path / "data"
     yield name
     drop_bucket(s3, name)
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from dagster import (
     AssetCheckKey,
@@ -12,7 +15,6 @@ from dagster import (
     ExecuteInProcessResult,
     materialize,
 )
-from dagster._core.event_api import PartitionKeyFilter
 
 from robotrace_assets.capture.simulator import (
     CaptureSimulator,
@@ -21,15 +23,60 @@ from robotrace_assets.capture.simulator import (
     SimulationConfig,
 )
 from robotrace_assets.clips.assets import clip
+from robotrace_assets.dagster_compat import PartitionKeyFilter
 from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.objectstore.client import S3Client
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.resources import (
+    AlertsResource,
+    ManifestSigningResource,
+    ObjectStoreResource,
+)
 from robotrace_assets.review.assets import clip_review
 from robotrace_assets.segments.assets import segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
+
+
+@dataclass
+class TestStore:
+    """Where this session's SeaweedFS listens and the current test keeps its files; conftest's
+    fixtures fill it in, and resources are built from it directly (no environment)."""
+
+    endpoint_url: str = ""
+    access_key_id: str = ""
+    secret_access_key: str = ""
+    data_dir: Path = field(default_factory=Path)
+
+
+TEST_STORE = TestStore()
+
+
+def store_for(bucket: str, **config: Any) -> ObjectStoreResource:
+    return ObjectStoreResource(
+        endpoint_url=TEST_STORE.endpoint_url,
+        bucket=bucket,
+        access_key_id=TEST_STORE.access_key_id,
+        secret_access_key=TEST_STORE.secret_access_key,
+        **config,
+    )
+
+
+def alerts_for(webhook_url: str | None = None) -> AlertsResource:
+    return AlertsResource(
+        alerts_file=str(TEST_STORE.data_dir / "alerts.jsonl"), webhook_url=webhook_url
+    )
+
+
+def resources_for(bucket: str, **store_config: Any) -> dict[str, Any]:
+    """The code location's resources, pointed at a test bucket (and configured as given)."""
+    return {
+        "object_store": store_for(bucket, **store_config),
+        "alerts": alerts_for(),
+        "manifest_signing": ManifestSigningResource(),
+    }
+
 
 # Big enough for three 5 MiB parts, small enough to stay quick: 4 s at 24 Mbit/s, CBR filler.
 MULTIPART_BITRATE_KBPS = 24_000
@@ -82,6 +129,7 @@ def run_assets(
     partition: str,
     *,
     with_checks: bool = True,
+    resources: dict[str, Any] | None = None,
 ) -> ExecuteInProcessResult:
     """One run of `keys` (and the proof checks) for one segment partition, like the sensor's."""
     instance.add_dynamic_partitions("segment", [partition])
@@ -93,7 +141,7 @@ def run_assets(
         assets,
         partition_key=partition,
         instance=instance,
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources or resources_for(bucket),
         raise_on_error=False,
         selection=list(keys),
     )
@@ -138,7 +186,7 @@ def run_checks(instance: DagsterInstance, bucket: str, partition: str) -> Execut
     return job.execute_in_process(
         tags={"dagster/partition": partition},
         instance=instance,
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources_for(bucket),
         raise_on_error=False,
     )
 

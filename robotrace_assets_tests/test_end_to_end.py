@@ -20,10 +20,9 @@ from dagster import AssetRecordsFilter, DagsterInstance
 from robotrace_assets import catalog
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof import rules
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.sessions.assets import MEDIA_SESSION
 from robotrace_assets.settings import PROJECT_ROOT
-from robotrace_assets_tests.helpers import check_outcomes, simulate
+from robotrace_assets_tests.helpers import check_outcomes, simulate, store_for
 
 DEADLINE_S = 240
 
@@ -105,9 +104,7 @@ def test_daemon_discovers_proves_blocks_and_alerts(s3, bucket, tmp_path: Path) -
         assert sorted(r.tags["robotrace/segment"] for r in segment_runs) == sorted(
             [clean.segment_id, corrupt.segment_id]
         )
-        row = ObjectStoreResource(bucket=bucket).read_record(
-            catalog.SESSIONS, session.media_session_id
-        )[0]
+        row = store_for(bucket).read_record(catalog.SESSIONS, session.media_session_id)[0]
         assert row["segments_declared"] == 2
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)

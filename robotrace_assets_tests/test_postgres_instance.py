@@ -16,6 +16,7 @@ from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
+    alerts_for,
     check_outcomes,
     failure_messages,
     materialized,
@@ -81,5 +82,7 @@ def test_proof_guard_and_alerts_on_postgres(s3, bucket, pg_instance, data_dir) -
     assert "sha256_matches_envelope: failed" in failure_messages(later)
     assert materialized(pg_instance, PROXY, clean.segment_id)
     assert not materialized(pg_instance, PROXY, corrupt.segment_id)
-    proof_check_alert_sensor(build_sensor_context(instance=pg_instance))
+    proof_check_alert_sensor(
+        build_sensor_context(instance=pg_instance, resources={"alerts": alerts_for()})
+    )
     assert corrupt.segment_id in (data_dir / "alerts.jsonl").read_text()

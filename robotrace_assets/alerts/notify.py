@@ -10,14 +10,13 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import requests
-
-from robotrace_assets.settings import Settings
 
 logger = logging.getLogger("robotrace_assets.alerts")
 
@@ -54,15 +53,22 @@ def append_line(path: Path, alert: Alert) -> None:
         os.close(fd)
 
 
-def send(alert: Alert, settings: Settings | None = None) -> Delivery:
-    settings = settings or Settings.from_env()
+def deliver(
+    alert: Alert,
+    alerts_file: Path,
+    webhook_url: str | None = None,
+    slack_post: Callable[[str], None] | None = None,
+) -> Delivery:
+    """Log the alert, append it to the alerts file, then post it to the webhook and Slack when
+    given. A failing webhook or Slack is reported in the result, never raised: the alert itself
+    is already on disk."""
     errors: list[str] = []
     logger.error("ALERT %s: %s %s", alert.kind, alert.title, json.dumps(alert.details, default=str))
-    append_line(settings.alerts_file, alert)
+    append_line(alerts_file, alert)
     webhook: bool | None = None
-    if settings.alert_webhook_url:
+    if webhook_url:
         try:
-            response = requests.post(settings.alert_webhook_url, json=asdict(alert), timeout=10)
+            response = requests.post(webhook_url, json=asdict(alert), timeout=10)
             webhook = response.ok
             if not response.ok:
                 errors.append(f"webhook answered HTTP {response.status_code}")
@@ -70,13 +76,9 @@ def send(alert: Alert, settings: Settings | None = None) -> Delivery:
             webhook = False
             errors.append(f"webhook unreachable: {type(error).__name__}")
     slack: bool | None = None
-    if settings.slack_token and settings.slack_channel:
-        from dagster_slack import SlackResource
-
+    if slack_post is not None:
         try:
-            SlackResource(token=settings.slack_token).get_client().chat_postMessage(
-                channel=settings.slack_channel, text=alert.text()
-            )
+            slack_post(alert.text())
             slack = True
         except Exception as error:  # slack_sdk raises many types; none may stop the alert
             slack = False

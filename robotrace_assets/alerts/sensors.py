@@ -17,13 +17,14 @@ from dagster import (
     run_failure_sensor,
     sensor,
 )
-from dagster._core.storage.asset_check_execution_record import (
+
+from robotrace_assets.alerts.notify import Alert
+from robotrace_assets.dagster_compat import (
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
 )
-
-from robotrace_assets.alerts.notify import Alert, send
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
+from robotrace_assets.resources import AlertsResource
 from robotrace_assets.settings import sensor_interval_s
 
 PAGE = 200
@@ -53,9 +54,11 @@ def executions_since(
     description="Alerts on every failed provider-proof check evaluation, blocking or not, in a "
     "green run or a red one (log, data/alerts.jsonl, webhook and Slack when configured).",
 )
-def proof_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason | None:
+def proof_check_alert_sensor(
+    context: SensorEvaluationContext, alerts: AlertsResource
+) -> SkipReason | None:
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    alerts = 0
+    sent = 0
     for key in PROOF_CHECK_KEYS:
         done = cursor.get(key.name, 0)
         for row in executions_since(context.instance, key, done):
@@ -66,21 +69,23 @@ def proof_check_alert_sensor(context: SensorEvaluationContext) -> SkipReason | N
                 done = row.id  # never evaluated; a crashed run alerts through the run sensor
                 continue
             if row.status == AssetCheckExecutionRecordStatus.FAILED and row.event is not None:
-                _alert(row)
-                alerts += 1
+                _alert(alerts, row)
+                sent += 1
             done = row.id
         cursor[key.name] = done
     context.update_cursor(json.dumps(cursor, sort_keys=True))
-    if not alerts:
+    if not sent:
         return SkipReason("no failed proof checks since the last tick")
-    context.log.info(f"{alerts} provider-proof alerts sent")
+    context.log.info(f"{sent} provider-proof alerts sent")
     return None
 
 
-def _alert(row: AssetCheckExecutionRecord) -> None:
-    evaluation = row.event.dagster_event.event_specific_data  # type: ignore[union-attr]
+def _alert(alerts: AlertsResource, row: AssetCheckExecutionRecord) -> None:
+    evaluation = row.event.asset_check_evaluation if row.event is not None else None
+    if evaluation is None:  # a FAILED row is written from its evaluation event: not expected
+        return
     metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
-    send(
+    alerts.send(
         Alert(
             kind="proof_check_failed",
             title=f"provider proof check {evaluation.check_name} failed for segment "
@@ -101,10 +106,13 @@ def _alert(row: AssetCheckExecutionRecord) -> None:
     default_status=DefaultSensorStatus.RUNNING,
     minimum_interval_seconds=sensor_interval_s(),
     monitor_all_code_locations=False,
+    description="Alerts when a run of this code location fails or crashes (log, "
+    "data/alerts.jsonl, webhook and Slack when configured): run id, job, partition and "
+    "the start of the error.",
 )
-def run_failure_alert_sensor(context: RunFailureSensorContext) -> None:
+def run_failure_alert_sensor(context: RunFailureSensorContext, alerts: AlertsResource) -> None:
     run = context.dagster_run
-    send(
+    alerts.send(
         Alert(
             kind="run_failed",
             title=f"run {run.run_id[:8]} ({run.job_name}) failed",

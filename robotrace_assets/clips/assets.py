@@ -4,9 +4,7 @@ safety signals, machine scores under the versioned rules, and full provenance.""
 import base64
 import hashlib
 import json
-from typing import Any
 
-import numpy as np
 import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
@@ -18,21 +16,23 @@ from dagster import (
 )
 
 from robotrace_assets import catalog, layout
-from robotrace_assets.clips.cutting import ClipWindow, cut_clips
-from robotrace_assets.clips.kinematics import jerk_series
-from robotrace_assets.clips.plots import ClipTrace, clip_signal_png
-from robotrace_assets.clips.rules import UnknownRulesVersion, rules_for, score, without_signals
-from robotrace_assets.clips.signals import compute_signals
+from robotrace_assets.clips.metadata import clip_view_metadata
+from robotrace_assets.clips.plots import clip_signal_png
+from robotrace_assets.clips.rows import clip_rows
+from robotrace_assets.clips.rules import UnknownRulesVersion
 from robotrace_assets.derivatives.assets import MEDIA_PROBE
 from robotrace_assets.envelopes import MediaSessionEnvelope
+from robotrace_assets.failures import failing_on_record_errors
 from robotrace_assets.objectstore.client import ObjectChanged, get_pinned
 from robotrace_assets.partitions import segment_partitions
-from robotrace_assets.proof.assets import PROVIDER_PROOF, proven_object
+from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import confirm_unchanged, require_proven
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.records.proofs import ProofRecord
+from robotrace_assets.records.segments import SegmentRecord, load_segment
+from robotrace_assets.records.sessions import load_session_envelope
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.robotlogs import RobotLogError, read_segment_log
-from robotrace_assets.segments.assets import load_segment_row
-from robotrace_assets.sessions.assets import load_session_envelope
+from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 CLIPS = AssetKey(["clips", "clip"])
 
@@ -49,8 +49,9 @@ EMPTY_TRAJECTORY = pa.table(
 
 def load_sensor_log(
     store: ObjectStoreResource,
-    row: dict[str, Any],
-    proof: dict[str, Any],
+    alerts: AlertsResource,
+    segment: SegmentRecord,
+    proof: ProofRecord,
     session: MediaSessionEnvelope,
 ) -> tuple[pa.Table, str | None]:
     """The segment's trajectory, read from exactly the bytes its proof read (If-Match on the
@@ -58,140 +59,27 @@ def load_sensor_log(
     (Parquet, MCAP, ROS 1 or ROS 2 bag, through the topic map). A log that cannot be read (a
     topic missing, stamps going backwards) leaves the segment reviewable without signals: an
     empty trajectory and the reason."""
-    segment_id = row["segment_id"]
-    if not row.get("sensors_key"):
+    segment_id = segment.segment_id
+    if not segment.sensors_key:
         return EMPTY_TRAJECTORY, "the segment declares no sensor log"
-    proven = proven_object(proof, "sensors")
+    proven = proof.proven_object("sensors")
     if proven is None or not proven.get("etag"):
         raise Failure(f"segment {segment_id}: sensor log was not proven; re-prove the segment")
     try:
-        data = get_pinned(store.client(), store.bucket_name, row["sensors_key"], proven["etag"])
+        data = get_pinned(store.client(), store.bucket_name, segment.sensors_key, proven["etag"])
     except ObjectChanged as error:
-        confirm_unchanged(store, proof)  # records the proof as stale and alerts
+        confirm_unchanged(store, alerts, proof)  # records the proof as stale and alerts
         raise Failure(f"segment {segment_id}: sensor log: {error}", allow_retries=False) from None
     if hashlib.sha256(data).hexdigest() != proven["read_sha256"]:
         raise Failure(f"segment {segment_id}: sensor log bytes differ from the proven ones")
-    fmt = (json.loads(row["envelope"]).get("sensors") or {}).get("format", "parquet")
+    fmt = segment.sensors_format
     try:
         table = read_segment_log(
-            data, fmt, tenant_id=row["tenant_id"], device_model=session.device_model
+            data, fmt, tenant_id=segment.tenant_id, device_model=session.device_model
         )
     except RobotLogError as error:
         return EMPTY_TRAJECTORY, f"sensor log ({fmt}) unreadable: {error}"
     return table, None
-
-
-def _window(table: pa.Table, rel_s: np.ndarray, clip: ClipWindow) -> tuple[pa.Table, np.ndarray]:
-    """The samples of one clip (the log is in time order, so a window is one slice)."""
-    indices = np.flatnonzero((rel_s >= clip.start_s) & (rel_s < clip.end_s))
-    if indices.size == 0:
-        return table.slice(0, 0), rel_s[:0]
-    start, length = int(indices[0]), int(indices[-1] - indices[0] + 1)
-    return table.slice(start, length), rel_s[start : start + length]
-
-
-def clip_rows(
-    row: dict[str, Any],
-    session: MediaSessionEnvelope,
-    probe: dict[str, Any],
-    proof: dict[str, Any],
-    table: pa.Table,
-    log_problem: str | None = None,
-) -> tuple[list[dict[str, Any]], list[ClipTrace], float]:
-    envelope = json.loads(row["envelope"])
-    hz = float(envelope.get("sensors", {}).get("hz") or 100.0)
-    fps = float(probe["fps"] or envelope["raw"].get("fps") or 30.0)
-    rules = rules_for(session.safety_rules_version)
-    host = table["host_time_ns"].to_numpy()
-    rel_s = (host - host[0]) / 1e9 if len(host) else host.astype(float)
-    stored_gaps = probe["timestamp_gaps"] or []  # a list column; JSON text in older records
-    if isinstance(stored_gaps, str):
-        stored_gaps = json.loads(stored_gaps)
-    gaps = [(float(start), float(length)) for start, length in stored_gaps]
-    rows: list[dict[str, Any]] = []
-    traces: list[ClipTrace] = []
-    for clip in cut_clips(row["segment_id"], row["duration_s"], envelope.get("task_steps")):
-        window, t = _window(table, rel_s, clip)
-        clip_gaps = [(s, n) for s, n in gaps if clip.start_s <= s < clip.end_s]
-        signals = compute_signals(
-            window, hz=hz, fps=fps, frame_gaps_s=clip_gaps, blur_enforced=session.blur_enforced
-        )
-        machine = score(signals, rules)
-        if log_problem:  # no trajectory to judge: a person must look at it
-            machine = without_signals(machine, log_problem)
-        expected_frames = round(clip.duration_s * fps)
-        frames = max(0, expected_frames - signals.dropped_frames)
-        resolution = [probe["width"], probe["height"]]
-        clip_object = {  # the seed's clip object, field for field
-            "clip_id": clip.clip_id,
-            "session_id": session.session_id,
-            "duration_ms": round(clip.duration_s * 1000),
-            "video": {
-                "codec": probe["codec"],
-                "frames": frames,
-                "fps": fps,
-                "resolution": resolution,
-            },
-            "depth": None,  # the capture carries no depth stream
-            "trajectory": {"end_effector_frames": window.num_rows},
-            "environment": {
-                "room_scale_mesh": bool(session.room_scale_mesh),
-                "blur_enforced": bool(session.blur_enforced),
-            },
-            "scoring": {
-                "safety": machine.safety,
-                "smoothness": machine.smoothness,
-                "quality": machine.quality,
-                "status": machine.status,
-            },
-        }
-        rows.append(
-            {
-                "clip_id": clip.clip_id,
-                "segment_id": row["segment_id"],
-                "clip_index": clip.index,
-                "start_s": clip.start_s,
-                "end_s": clip.end_s,
-                "label": clip.label,
-                "boundary": clip.boundary,
-                "duration_ms": clip_object["duration_ms"],
-                "video_codec": probe["codec"],
-                "video_frames": frames,
-                "video_fps": fps,
-                "video_width": probe["width"],
-                "video_height": probe["height"],
-                "depth_modality": None,
-                "depth_frames": None,
-                "trajectory_frames": window.num_rows,
-                "room_scale_mesh": bool(session.room_scale_mesh),
-                "blur_enforced": bool(session.blur_enforced),
-                **{f"signal_{k}": v for k, v in signals.as_dict().items()},
-                "frame_gaps": json.dumps(clip_gaps),
-                "machine_safety": machine.safety,
-                "machine_smoothness": machine.smoothness,
-                "machine_quality": machine.quality,
-                "machine_status": machine.status,
-                "machine_reasons": list(machine.reasons),
-                "rules_version": machine.rules_version,
-                # provenance: where the clip came from and what rights attach
-                **session.provenance(),
-                "raw_key": row["raw_key"],
-                "raw_sha256": proof["sha256"],  # the SHA-256 the proof read: what was judged
-                "proof_integrity_status": proof["integrity_status"],
-                "proof_verified_at": proof["verified_at"],
-                "proof_request_id": proof["request_id"],
-                "clip_object": json.dumps(clip_object, sort_keys=True),
-            }
-        )
-        if window.num_rows:
-            xyz = np.column_stack([window[c].to_numpy() for c in ("ee_x", "ee_y", "ee_z")])
-            jerk = jerk_series(t, xyz, hz)
-        else:
-            jerk = np.zeros(0)
-        traces.append(
-            ClipTrace(clip.label or f"clip {clip.index}", t, jerk, clip_gaps, machine.status)
-        )
-    return rows, traces, rules.jerk_peak_reject
 
 
 @asset(
@@ -199,23 +87,30 @@ def clip_rows(
     partitions_def=segment_partitions,
     deps=[PROVIDER_PROOF, MEDIA_PROBE],
     group_name="clips",
-    kinds={"parquet"},
+    kinds={"s3", "parquet"},
+    owners=OWNERS,
+    metadata=catalog_table(catalog.CLIPS),
     description="Clips of a proven segment (task-step boundaries, else fixed windows) with the "
     "seed's clip object, safety signals, machine scores under the session's safety rules "
     "version, and provenance back to the segment and its proof.",
 )
-def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> MaterializeResult:
+def clip(
+    context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
+) -> MaterializeResult:
     segment_id = context.partition_key
-    proof = require_proven(context.instance, object_store, segment_id)
-    row = load_segment_row(object_store, segment_id)
-    session = load_session_envelope(object_store, row["media_session_id"])
-    if session.tenant_id != row["tenant_id"] or segment_id not in session.segment_ids:
+    proof = require_proven(context.instance, object_store, alerts, segment_id)
+    with failing_on_record_errors():
+        row = load_segment(object_store, segment_id)
+        session = load_session_envelope(
+            object_store, row.media_session_id, object_store.known_tenants
+        )
+    if session.tenant_id != row.tenant_id or segment_id not in session.segment_ids:
         # The proof's session check refuses this; never take another tenant's consent/license.
         raise Failure(f"segment {segment_id}: media session does not own it", allow_retries=False)
     probes = object_store.read_record(catalog.MEDIA_PROBES, segment_id)
     if not probes:
         raise Failure(f"segment {segment_id} has no media probe: materialize its derivatives")
-    table, log_problem = load_sensor_log(object_store, row, proof, session)
+    table, log_problem = load_sensor_log(object_store, alerts, row, proof, session)
     if log_problem:
         context.log.warning(f"segment {segment_id}: reviewable without signals: {log_problem}")
     try:
@@ -229,9 +124,9 @@ def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> M
             json.dumps(
                 {
                     "segment_id": segment_id,
-                    "media_session_id": row["media_session_id"],
+                    "media_session_id": row.media_session_id,
                     # Decisions name the bytes they judged; they never carry over to others.
-                    "source_sha256": proof["sha256"],
+                    "source_sha256": proof.row["sha256"],
                 }
             ).encode(),
             layout.JSON_CONTENT_TYPE,
@@ -246,6 +141,7 @@ def clip(context: AssetExecutionContext, object_store: ObjectStoreResource) -> M
             "rejected": statuses.count("rejected"),
             "rules_version": session.safety_rules_version,
             "signals": "unavailable: " + log_problem if log_problem else "computed",
+            **clip_view_metadata(rows, traces, jerk_limit),  # shown inline in the UI
             "signal_plots": MetadataValue.md(
                 f"![per-clip jerk and frame gaps](data:image/png;base64,{png})"
             ),

@@ -34,8 +34,10 @@ from robotrace_assets.objectstore.client import pin_headers
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import confirm_unchanged, require_proven
-from robotrace_assets.resources import ObjectStoreResource
-from robotrace_assets.segments.assets import load_segment_row
+from robotrace_assets.records.errors import RecordError
+from robotrace_assets.records.segments import load_segment
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
+from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 PROXY = AssetKey(["derivatives", "proxy"])
 THUMBNAILS = AssetKey(["derivatives", "thumbnails"])
@@ -55,6 +57,12 @@ _DESCRIPTIONS = {
     CONTACT_SHEET: "One tiled image of the stills; shown in the materialization metadata.",
     MEDIA_PROBE: "Codec, fps, frames, resolution, duration, dropped frames and timestamp gaps "
     "from the raw video's packet timestamps, for clip scoring.",
+}
+_KINDS = {
+    PROXY: {"ffmpeg", "s3", "mp4"},
+    THUMBNAILS: {"ffmpeg", "s3", "jpeg"},
+    CONTACT_SHEET: {"ffmpeg", "s3", "jpeg"},
+    MEDIA_PROBE: {"ffmpeg", "parquet"},
 }
 
 
@@ -84,28 +92,31 @@ def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
 
 
 def derive_segment(
-    context: AssetExecutionContext, store: ObjectStoreResource, segment_id: str
+    context: AssetExecutionContext,
+    store: ObjectStoreResource,
+    alerts: AlertsResource,
+    segment_id: str,
 ) -> SegmentDerivatives:
-    proof = require_proven(context.instance, store, segment_id)
-    row = load_segment_row(store, segment_id)
+    proof = require_proven(context.instance, store, alerts, segment_id)
+    row = load_segment(store, segment_id)
     profile = CURRENT_PROFILE
     prefix = layout.derivative_prefix(
-        row["tenant_id"], row["media_session_id"], segment_id, profile.version
+        row.tenant_id, row.media_session_id, segment_id, profile.version
     )
     # Pinned to the proven bytes: every request ffmpeg makes carries If-Match on the proven
     # ETag, so an object replaced since the proof answers 412 instead of feeding other bytes.
-    url = store.presigned_get(row["raw_key"], ttl_s=15 * 60, if_match=proof["etag"])
+    url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
     with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
         try:
             made = make_derivatives(
                 url,
                 Path(temp),
                 profile,
-                duration_hint_s=row["duration_s"],
-                headers=pin_headers(proof["etag"]),
+                duration_hint_s=row.duration_s,
+                headers=pin_headers(proof.row["etag"]),
             )
         except DerivativeError as error:
-            if not (unchanged := confirm_unchanged(store, proof)).passed:
+            if not (unchanged := confirm_unchanged(store, alerts, proof)).passed:
                 raise DerivativeError(unchanged.description) from None
             raise error
         published = publish(
@@ -113,18 +124,18 @@ def derive_segment(
             store.bucket_name,
             _files(made, prefix),
             source_segment_id=segment_id,
-            source_key=row["raw_key"],
-            source_sha256=proof["sha256"],
+            source_key=row.raw_key,
+            source_sha256=proof.row["sha256"],
             profile_version=profile.version,
             profile_fingerprint=profile.fingerprint(),
-            expiry_days=store.settings.derivative_expiry_days,
-            tagging=not store.settings.is_r2,  # R2 has no object tagging; metadata carries it
+            expiry_days=store.derivative_expiry_days,
+            tagging=not store.is_r2,  # R2 has no object tagging; metadata carries it
         )
         sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
     lineage = {
         "source_segment_id": segment_id,
-        "source_key": row["raw_key"],
-        "source_sha256": proof["sha256"],
+        "source_key": row.raw_key,
+        "source_sha256": proof.row["sha256"],
         "profile_version": profile.version,
         "profile_fingerprint": profile.fingerprint(),
     }
@@ -204,7 +215,13 @@ def derive_segment(
             deps=[PROVIDER_PROOF],
             group_name="segments" if key == MEDIA_PROBE else "derivatives",
             description=_DESCRIPTIONS[key],
-            kinds={"ffmpeg", "s3"},
+            kinds=_KINDS[key],
+            owners=OWNERS,
+            # The profile decides the bytes; the probe measures the source whatever it is.
+            code_version=None if key == MEDIA_PROBE else CURRENT_PROFILE.version,
+            metadata=catalog_table(
+                catalog.MEDIA_PROBES if key == MEDIA_PROBE else catalog.DERIVATIVES
+            ),
             automation_condition=PROVEN_AND_EAGER,
             skippable=True,  # materializations are logged per segment (see module docstring)
         )
@@ -214,14 +231,16 @@ def derive_segment(
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=SEGMENTS_PER_BACKFILL_RUN),
     op_tags={"robotrace/io": "heavy"},
 )
-def review_derivatives(context: AssetExecutionContext, object_store: ObjectStoreResource):
+def review_derivatives(
+    context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
+):
     if len(context.partition_keys) == 1:
         # One segment (the sensor's runs, a manual run): ordinary outputs, so the clips and the
         # review downstream run in the same run.
         segment_id = context.partition_keys[0]
         try:
-            made = derive_segment(context, object_store, segment_id)
-        except (DerivativeError, PublishError) as error:
+            made = derive_segment(context, object_store, alerts, segment_id)
+        except (DerivativeError, PublishError, RecordError) as error:
             raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
         for event in made.events:
             yield MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
@@ -229,8 +248,8 @@ def review_derivatives(context: AssetExecutionContext, object_store: ObjectStore
     failures: dict[str, str] = {}
     for segment_id in context.partition_keys:
         try:
-            made = derive_segment(context, object_store, segment_id)
-        except (Failure, DerivativeError, PublishError) as error:
+            made = derive_segment(context, object_store, alerts, segment_id)
+        except (Failure, DerivativeError, PublishError, RecordError) as error:
             message = error.description if isinstance(error, Failure) else str(error)
             failures[segment_id] = message or type(error).__name__
             context.log.error(f"{segment_id}: {failures[segment_id]}")

@@ -11,13 +11,13 @@ from dagster import (
     sensor,
 )
 
-from robotrace_assets.alerts.notify import Alert, send
+from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import DERIVATIVE_KEYS
 from robotrace_assets.intake.discovery import QUARANTINE, Discovery, Intake, IntakeCursor
 from robotrace_assets.partitions import media_session_partitions, segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sessions.assets import MEDIA_SESSION
@@ -35,14 +35,16 @@ SEGMENT_RUN_ASSETS = [
 ]
 
 
-def report_unusable(context: SensorEvaluationContext, found: Discovery) -> None:
+def report_unusable(
+    context: SensorEvaluationContext, alerts: AlertsResource, found: Discovery
+) -> None:
     """Quarantined inbox keys and uploads whose window closed: in the tick log and one alert."""
     for item in found.quarantined:
         context.log.warning(f"intake: quarantined inbox key {item.key!r}: {item.reason}")
     for segment_id in found.expired:
         context.log.warning(f"intake: {segment_id}: upload window closed, raw object missing")
     if found.quarantined:
-        send(
+        alerts.send(
             Alert(
                 "inbox_entry_quarantined",
                 f"{len(found.quarantined)} inbox entries cannot be used",
@@ -66,12 +68,12 @@ def report_unusable(context: SensorEvaluationContext, found: Discovery) -> None:
     "or completed upload. Run keys carry the object's ETag, so nothing runs twice.",
 )
 def capture_intake_sensor(
-    context: SensorEvaluationContext, object_store: ObjectStoreResource
+    context: SensorEvaluationContext, object_store: ObjectStoreResource, alerts: AlertsResource
 ) -> SensorResult:
     cursor = IntakeCursor.from_json(context.cursor)
-    window = timedelta(seconds=object_store.settings.upload_window_s)
+    window = timedelta(seconds=object_store.upload_window_s)
     found = Intake(object_store.client(), object_store.bucket_name, window).discover(cursor)
-    report_unusable(context, found)
+    report_unusable(context, alerts, found)
     runs: dict[str, RunRequest] = {}
     for session in found.sessions:
         run_key = f"session:{session.media_session_id}:{session.envelope_etag}"

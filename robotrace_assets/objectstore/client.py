@@ -9,7 +9,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import boto3
 from botocore.config import Config
@@ -38,7 +38,20 @@ def client_config(max_pool_connections: int = 16) -> Config:
     )
 
 
-def make_client(settings: Settings | None = None, *, anonymous: bool = False) -> S3Client:
+class Endpoint(Protocol):
+    """Where and as whom to connect: Settings and the Dagster resource both carry these."""
+
+    @property
+    def endpoint_url(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def access_key_id(self) -> str: ...
+    @property
+    def secret_access_key(self) -> str: ...
+
+
+def make_client(settings: Endpoint | None = None, *, anonymous: bool = False) -> S3Client:
     settings = settings or Settings.from_env()
     kwargs: dict[str, Any] = {}
     if anonymous:

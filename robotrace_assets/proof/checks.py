@@ -19,16 +19,11 @@ from dagster import (
 
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof import rules
-from robotrace_assets.proof.assets import (
-    PROVIDER_PROOF,
-    expectation_from_record,
-    load_proof_record,
-    observation_from_record,
-    pins_from_record,
-)
+from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import mark_stale
 from robotrace_assets.proof.observe import current_objects
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.records.proofs import load_proof
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 
 PROOF_CHECK_SPECS = [
     AssetCheckSpec(
@@ -55,11 +50,13 @@ def _result(finding: rules.Finding) -> AssetCheckResult:
 
 @multi_asset_check(specs=PROOF_CHECK_SPECS, can_subset=True, name="provider_proof_checks")
 def provider_proof_checks(
-    context: AssetCheckExecutionContext, object_store: ObjectStoreResource
+    context: AssetCheckExecutionContext,
+    object_store: ObjectStoreResource,
+    alerts: AlertsResource,
 ) -> Iterator[AssetCheckResult]:
     segment_id = context.partition_key
     selected = {key.name for key in context.selected_asset_check_keys}
-    record = load_proof_record(object_store, segment_id)
+    record = load_proof(object_store, segment_id)
     if record is None:
         for name in rules.CHECK_NAMES:
             if name in selected:
@@ -73,20 +70,15 @@ def provider_proof_checks(
                     )
                 )
         return
-    expect = expectation_from_record(record)
-    findings = {
-        f.check: f for f in rules.evaluate(expect, observation_from_record(record)).findings
-    }
+    expect = record.expectation()
+    findings = {f.check: f for f in rules.evaluate(expect, record.observation()).findings}
     if rules.UNCHANGED in selected:
         if rules.key_is_safe(expect)[0]:
-            pins = pins_from_record(record)
+            pins = record.pins()
             now = current_objects(object_store.client(), object_store.bucket_name, pins)
             findings[rules.UNCHANGED] = rules.check_unchanged(pins, now)
-            if (
-                not findings[rules.UNCHANGED].passed
-                and record["integrity_status"] == rules.VERIFIED
-            ):
-                mark_stale(object_store, record, findings[rules.UNCHANGED])
+            if not findings[rules.UNCHANGED].passed and record.status == rules.VERIFIED:
+                mark_stale(object_store, alerts, record, findings[rules.UNCHANGED])
         else:
             findings[rules.UNCHANGED] = rules.Finding(
                 rules.UNCHANGED,

@@ -16,18 +16,18 @@ import json
 from dataclasses import dataclass
 
 from dagster import AssetCheckKey, AssetRecordsFilter, DagsterInstance, Failure, MetadataValue
-from dagster._core.event_api import PartitionKeyFilter
-from dagster._core.storage.asset_check_execution_record import (
+
+from robotrace_assets.alerts.notify import Alert
+from robotrace_assets.dagster_compat import (
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
+    PartitionKeyFilter,
 )
-
-from robotrace_assets import catalog
-from robotrace_assets.alerts.notify import Alert, send
 from robotrace_assets.proof import rules
-from robotrace_assets.proof.assets import PROVIDER_PROOF, load_proof_record, pins_from_record
+from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.observe import current_objects
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.records.proofs import ProofRecord, load_proof, write_proof
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 
 PROOF_CHECK_KEYS = [AssetCheckKey(PROVIDER_PROOF, name) for name in rules.CHECK_NAMES]
 
@@ -37,7 +37,7 @@ class ProofGate:
     segment_id: str
     passed: bool
     reasons: tuple[str, ...]
-    record: dict | None = None  # the catalog's proof record, as read for this decision
+    record: ProofRecord | None = None  # the catalog's proof record, as read for this decision
 
 
 def _evaluated_at(execution: AssetCheckExecutionRecord) -> float:
@@ -70,25 +70,21 @@ def _check_reasons(instance: DagsterInstance, segment_id: str) -> list[str]:
     return reasons
 
 
-def mark_stale(store: ObjectStoreResource, record: dict, finding: rules.Finding) -> dict:
+def mark_stale(
+    store: ObjectStoreResource, alerts: AlertsResource, record: ProofRecord, finding: rules.Finding
+) -> ProofRecord:
     """Record that a proven object changed after its proof, and alert. Idempotent."""
-    if record["integrity_status"] == rules.STALE:
+    if record.status == rules.STALE:
         return record
-    failed = sorted({*(record.get("failed_checks") or []), rules.UNCHANGED})
-    stale = {
-        **record,
-        "integrity_status": rules.STALE,
-        "failed_checks": failed,
-        "stale_reason": finding.description,
-    }
-    store.write_record(catalog.PROOFS, record["segment_id"], [stale])
-    send(
+    stale = record.as_stale(finding.description)
+    write_proof(store, stale)
+    alerts.send(
         Alert(
             "proof_stale",
-            f"segment {record['segment_id']}: proven bytes changed after the proof",
+            f"segment {record.segment_id}: proven bytes changed after the proof",
             {
-                "segment_id": record["segment_id"],
-                "media_session_id": record.get("media_session_id"),
+                "segment_id": record.segment_id,
+                "media_session_id": record.media_session_id,
                 "check": rules.UNCHANGED,
                 "reason": finding.description,
                 "expected": json.dumps(finding.expected, default=str)[:1000],
@@ -99,31 +95,37 @@ def mark_stale(store: ObjectStoreResource, record: dict, finding: rules.Finding)
     return stale
 
 
-def confirm_unchanged(store: ObjectStoreResource, record: dict) -> rules.Finding:
+def confirm_unchanged(
+    store: ObjectStoreResource, alerts: AlertsResource, record: ProofRecord
+) -> rules.Finding:
     """HEAD every proven object; a replacement or deletion marks the proof stale."""
-    pins = pins_from_record(record)
+    pins = record.pins()
     finding = rules.check_unchanged(pins, current_objects(store.client(), store.bucket_name, pins))
     if not finding.passed:
-        mark_stale(store, record, finding)
+        mark_stale(store, alerts, record, finding)
     return finding
 
 
-def proof_gate(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> ProofGate:
+def proof_gate(
+    instance: DagsterInstance, store: ObjectStoreResource, alerts: AlertsResource, segment_id: str
+) -> ProofGate:
     reasons = _check_reasons(instance, segment_id)
-    record = load_proof_record(store, segment_id)
+    record = load_proof(store, segment_id)
     if record is None:
         reasons.append("no proof record in the catalog")
-    elif record["integrity_status"] != rules.VERIFIED:
-        reasons.append(f"recorded proof is {record['integrity_status']}")
-    elif not (unchanged := confirm_unchanged(store, record)).passed:
+    elif record.status != rules.VERIFIED:
+        reasons.append(f"recorded proof is {record.status}")
+    elif not (unchanged := confirm_unchanged(store, alerts, record)).passed:
         reasons.append(f"{rules.UNCHANGED}: {unchanged.description}")
     return ProofGate(segment_id, not reasons, tuple(reasons), record)
 
 
-def require_proven(instance: DagsterInstance, store: ObjectStoreResource, segment_id: str) -> dict:
+def require_proven(
+    instance: DagsterInstance, store: ObjectStoreResource, alerts: AlertsResource, segment_id: str
+) -> ProofRecord:
     """The proof record, or a Failure (no retries) unless the segment's provider proof is
     verified, current, and its objects are still the ones proven."""
-    gate = proof_gate(instance, store, segment_id)
+    gate = proof_gate(instance, store, alerts, segment_id)
     if not gate.passed or gate.record is None:
         raise Failure(
             description=f"segment {segment_id} is not proven; refusing to continue: "

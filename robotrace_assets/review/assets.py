@@ -21,7 +21,8 @@ from robotrace_assets import catalog, layout
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.guard import require_proven
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
+from robotrace_assets.ui_metadata import OWNERS, catalog_table
 from robotrace_assets.review.decisions import (
     APPROVED,
     NEEDS_REVIEW,
@@ -100,15 +101,17 @@ def reviewed_row(clip: dict[str, Any], decisions: list[Decision]) -> dict[str, A
     partitions_def=segment_partitions,
     deps=[CLIPS],
     group_name="review",
-    kinds={"parquet"},
+    kinds={"s3", "parquet"},
+    owners=OWNERS,
+    metadata=catalog_table(catalog.CLIP_REVIEWS),
     description="A segment's clips with every reviewer decision folded in: machine scores kept, "
     "reviewer scores beside them, final status; no approval without consent and license.",
 )
 def clip_review(
-    context: AssetExecutionContext, object_store: ObjectStoreResource
+    context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
 ) -> MaterializeResult:
     segment_id = context.partition_key
-    require_proven(context.instance, object_store, segment_id)
+    require_proven(context.instance, object_store, alerts, segment_id)
     clips = object_store.read_record(catalog.CLIPS, segment_id)
     if clips is None:
         raise Failure(f"segment {segment_id} has no clips yet: materialize clips/clip")
@@ -135,14 +138,18 @@ def clip_review(
             REVIEW_COMPLETE,
             deps=[AssetDep(CLIP_REVIEW, partition_mapping=AllPartitionMapping())],
             group_name="review",
-            kinds={"parquet"},
+            kinds={"s3", "parquet"},
+            owners=OWNERS,
+            metadata=catalog_table(catalog.REVIEW_COMPLETE),
             description="Every approved clip: the set buyer delivery draws from.",
         ),
         AssetSpec(
             REGRESSION_BANK,
             deps=[AssetDep(CLIP_REVIEW, partition_mapping=AllPartitionMapping())],
             group_name="review",
-            kinds={"parquet"},
+            kinds={"s3", "parquet"},
+            owners=OWNERS,
+            metadata=catalog_table(catalog.REGRESSION_BANK),
             description="Every rejected clip with the reasons it was rejected.",
         ),
     ],

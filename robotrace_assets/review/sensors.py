@@ -12,9 +12,9 @@ from dagster import (
 )
 
 from robotrace_assets import layout
-from robotrace_assets.alerts.notify import Alert, send
+from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.intake.discovery import Discovery, IntakeCursor, poll_new_keys
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW, REGRESSION_BANK, REVIEW_COMPLETE
 from robotrace_assets.review.decisions import DecisionError
 from robotrace_assets.review.filing import file_decision
@@ -31,7 +31,7 @@ from robotrace_assets.settings import sensor_interval_s
     "re-reviews that segment. An invalid decision is refused and alerted, never applied.",
 )
 def review_decision_sensor(
-    context: SensorEvaluationContext, object_store: ObjectStoreResource
+    context: SensorEvaluationContext, object_store: ObjectStoreResource, alerts: AlertsResource
 ) -> SensorResult:
     client, bucket = object_store.client(), object_store.bucket_name
     cursor = IntakeCursor.from_json(context.cursor)
@@ -45,7 +45,7 @@ def review_decision_sensor(
             )
         except (DecisionError, ClientError) as error:
             refused += 1
-            send(
+            alerts.send(
                 Alert(
                     "decision_refused",
                     "review decision refused",

@@ -5,39 +5,22 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetKey,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 
-from robotrace_assets import catalog, layout
-from robotrace_assets.alerts.notify import Alert, send
-from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
-from robotrace_assets.ids import InvalidId, check_id
+from robotrace_assets import catalog
+from robotrace_assets.alerts.notify import Alert
+from robotrace_assets.failures import failing_on_record_errors
 from robotrace_assets.partitions import media_session_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectNotFound, ObjectStoreResource
+from robotrace_assets.records.sessions import load_session_envelope
+from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.sessions.rollup import rollup
+from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 MEDIA_SESSION = AssetKey(["sessions", "media_session"])
-
-
-def load_session_envelope(
-    store: ObjectStoreResource, media_session_id: str
-) -> MediaSessionEnvelope:
-    try:
-        check_id("msess", media_session_id)
-        key = layout.session_envelope_key(media_session_id)
-        envelope = MediaSessionEnvelope.parse(store.get_bytes(key))
-    except (InvalidId, EnvelopeError, ObjectNotFound) as error:
-        raise Failure(f"media session {media_session_id}: {error}", allow_retries=False) from None
-    if envelope.media_session_id != media_session_id:
-        raise Failure(f"envelope at {key} is for {envelope.media_session_id}")
-    tenants = store.settings.known_tenants
-    if tenants is not None and envelope.tenant_id not in tenants:
-        raise Failure(f"media session {media_session_id}: unknown tenant {envelope.tenant_id}")
-    return envelope
 
 
 @asset(
@@ -47,13 +30,18 @@ def load_session_envelope(
     deps=[AssetDep(PROVIDER_PROOF, partition_mapping=AllPartitionMapping())],
     group_name="sessions",
     kinds={"s3", "parquet"},
+    owners=OWNERS,
+    metadata=catalog_table(catalog.SESSIONS),
     description="The media session: provenance (operator, task brief, device, consent receipt, "
     "license scope, safety rules version) and a rollup of its own segments' proof states.",
 )
 def media_session(
-    context: AssetExecutionContext, object_store: ObjectStoreResource
+    context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
 ) -> MaterializeResult:
-    envelope = load_session_envelope(object_store, context.partition_key)
+    with failing_on_record_errors():
+        envelope = load_session_envelope(
+            object_store, context.partition_key, object_store.known_tenants
+        )
     segments, proofs = {}, {}
     for segment_id in envelope.segment_ids:
         if rows := object_store.read_record(catalog.SEGMENTS, segment_id):
@@ -65,7 +53,7 @@ def media_session(
     )
     for segment_id, why in summary["refused_claims"].items():
         context.log.error(f"media session {envelope.media_session_id} claims {segment_id}: {why}")
-        send(
+        alerts.send(
             Alert(
                 "segment_claim_refused",
                 f"media session {envelope.media_session_id} lists a segment it does not own",

@@ -13,7 +13,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +21,7 @@ import pyarrow as pa
 from robotrace_assets import catalog, layout
 from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
 from robotrace_assets.ids import InvalidId, check_id
+from robotrace_assets.records.store import RecordStore
 from robotrace_assets.robotlogs import RobotLogError, TopicMapFile, read_segment_log
 
 __all__ = [
@@ -36,14 +37,6 @@ __all__ = [
 
 class TelemetryError(ValueError):
     """The session cannot be exported (unknown id, unreadable envelope)."""
-
-
-class RecordStore(Protocol):
-    """What is read from the bucket (``resources.ObjectStoreResource`` provides it)."""
-
-    def get_bytes(self, key: str) -> bytes: ...
-
-    def read_record(self, table: str, partition: str) -> list[dict[str, Any]] | None: ...
 
 
 @dataclass(frozen=True)

@@ -14,10 +14,14 @@ from robotrace_assets.capture.via_api import ApiCaptureSimulator, ApiClient
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.api.conftest import Service
-from robotrace_assets_tests.helpers import MULTIPART_BITRATE_KBPS, failure_messages, run_assets
+from robotrace_assets_tests.helpers import (
+    MULTIPART_BITRATE_KBPS,
+    failure_messages,
+    run_assets,
+    store_for,
+)
 
 MIB = 1024 * 1024
 
@@ -56,7 +60,7 @@ def test_simulator_api_mode_is_proven_by_the_graph(sqlite_service: Service, inst
             segment.segment_id,
         )
         assert result.success, failure_messages(result)
-        store = ObjectStoreResource(bucket=sqlite_service.bucket)
+        store = store_for(sqlite_service.bucket)
         record = store.read_record(catalog.PROOFS, segment.segment_id)[0]
         assert record["integrity_status"] == rules.VERIFIED
         assert record["sha256"] == segment.sha256

@@ -22,10 +22,9 @@ from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajecto
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.api.conftest import Service
-from robotrace_assets_tests.helpers import failure_messages, run_assets
+from robotrace_assets_tests.helpers import failure_messages, resources_for, run_assets, store_for
 
 pytestmark = pytest.mark.slow
 PROOF_RUN = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF]
@@ -67,7 +66,7 @@ def read(client: robotrace.Client, path: str, **headers: str) -> httpx.Response:
 def prove(service: Service, instance, segment_id: str) -> dict:
     result = run_assets(instance, service.bucket, PROOF_RUN, segment_id)
     assert result.success, failure_messages(result)
-    return ObjectStoreResource(bucket=service.bucket).read_record(catalog.PROOFS, segment_id)[0]
+    return store_for(service.bucket).read_record(catalog.PROOFS, segment_id)[0]
 
 
 def test_log_episode_is_proven_and_reads_back_byte_identical(
@@ -132,7 +131,7 @@ def test_explicit_flow_uploading_only_the_video_of_three_slots(
         tick = capture_intake_sensor(
             build_sensor_context(
                 instance=instance,
-                resources={"object_store": ObjectStoreResource(bucket=sqlite_service.bucket)},
+                resources=resources_for(sqlite_service.bucket),
             )
         )
         requested = {r.partition_key for r in tick.run_requests}

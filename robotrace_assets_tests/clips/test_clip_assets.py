@@ -7,10 +7,15 @@ from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.clips.cutting import cut_clips
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets_tests.helpers import failure_messages, materialized, run_assets, simulate
+from robotrace_assets_tests.helpers import (
+    failure_messages,
+    materialized,
+    run_assets,
+    simulate,
+    store_for,
+)
 
 FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS, CLIP_REVIEW]
 SEG = "seg_01KT9WNH809PJX8W9XC34AE1HS"
@@ -34,7 +39,7 @@ def test_cut_at_task_steps_else_fixed_windows() -> None:
 
 
 def _clips(bucket: str, segment_id: str) -> list[dict]:
-    return ObjectStoreResource(bucket=bucket).read_record(catalog.CLIPS, segment_id) or []
+    return store_for(bucket).read_record(catalog.CLIPS, segment_id) or []
 
 
 def test_defects_are_scored_as_expected(s3, bucket, instance) -> None:

@@ -12,14 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 
 from robotrace_assets import catalog
-from robotrace_assets.clips.assets import CLIPS, clip_rows
+from robotrace_assets.clips.assets import CLIPS
+from robotrace_assets.clips.rows import clip_rows
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.records.proofs import ProofRecord
+from robotrace_assets.records.segments import SegmentRecord
+from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.robotlogs.writers import default_topic_map, write_mcap, write_ros2_bag
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets.sessions.assets import load_session_envelope
-from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate
+from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate, store_for
 
 FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS]
 
@@ -57,12 +59,12 @@ def test_robot_log_gives_the_signals_of_the_same_parquet(
 
     result = run_assets(instance, bucket, FULL, segment.segment_id)
     assert result.success, failure_messages(result)
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     rows = store.read_record(catalog.CLIPS, segment.segment_id)
-    segment_row = store.read_record(catalog.SEGMENTS, segment.segment_id)[0]
+    segment_row = SegmentRecord.from_row(store.read_record(catalog.SEGMENTS, segment.segment_id)[0])
     probe = store.read_record(catalog.MEDIA_PROBES, segment.segment_id)[0]
-    proof = store.read_record(catalog.PROOFS, segment.segment_id)[0]
-    session = load_session_envelope(store, segment_row["media_session_id"])
+    proof = ProofRecord(store.read_record(catalog.PROOFS, segment.segment_id)[0])
+    session = load_session_envelope(store, segment_row.media_session_id)
     expected, _, _ = clip_rows(segment_row, session, probe, proof, table)
     assert len(rows) == len(expected)
     for got, want in zip(rows, expected, strict=True):
@@ -86,7 +88,7 @@ def test_unreadable_robot_log_leaves_the_segment_reviewable(
     _swap_sensor_log(s3, bucket, segment, data, "mcap")
     result = run_assets(instance, bucket, FULL, segment.segment_id)
     assert result.success, failure_messages(result)
-    rows = ObjectStoreResource(bucket=bucket).read_record(catalog.CLIPS, segment.segment_id)
+    rows = store_for(bucket).read_record(catalog.CLIPS, segment.segment_id)
     assert rows and all(r["machine_status"] == "needs_review" for r in rows)
     reasons = " ".join(" ".join(r["machine_reasons"]) for r in rows)
     assert "no safety signals" in reasons and "/robot/ee_pose" in reasons

@@ -10,16 +10,25 @@ from dagster import materialize
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.clips.assets import CLIPS
-from robotrace_assets.delivery import manifest as manifests
-from robotrace_assets.delivery.assets import LOCAL_DEV_KEY, buyer_delivery
+from robotrace_assets.delivery.assets import buyer_delivery
 from robotrace_assets.delivery.buyers import delivery_partition
+from robotrace_assets.delivery.manifest.model import Manifest
+from robotrace_assets.delivery.manifest.read import read_manifest_json
+from robotrace_assets.delivery.manifest.rows import table_from_rows
+from robotrace_assets.delivery.manifest.verify import verify_manifest
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.objectstore.client import presign_get
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
+from robotrace_assets.resources import LOCAL_DEV_KEY
 from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate
+from robotrace_assets_tests.helpers import (
+    failure_messages,
+    resources_for,
+    run_assets,
+    simulate,
+    store_for,
+)
 
 FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS, CLIP_REVIEW]
 
@@ -48,7 +57,7 @@ def _prepare(s3, bucket, instance, *defects, segments=2):
     s3.put_object(Bucket=bucket, Key=session.envelope_key, Body=json.dumps(doc).encode())
     for segment in session.segments:
         run_assets(instance, bucket, FULL, segment.segment_id)
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
     return session, store
 
@@ -60,14 +69,14 @@ def _deliver(instance, bucket, delivery_id="d1", buyer="acme"):
         [buyer_delivery],
         partition_key=partition,
         instance=instance,
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources_for(bucket),
         raise_on_error=False,
     )
 
 
 def _manifest(store, buyer="acme", delivery_id="d1"):
     data = store.get_bytes(f"{layout.delivery_prefix(buyer, delivery_id)}manifest.json")
-    return manifests.read_manifest_json(data)
+    return read_manifest_json(data)
 
 
 def test_copy_delivery_is_verified_signed_and_idempotent(
@@ -78,7 +87,7 @@ def test_copy_delivery_is_verified_signed_and_idempotent(
     result = _deliver(instance, bucket)
     assert result.success, failure_messages(result)
     manifest = _manifest(store)
-    assert manifests.verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
+    assert verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
     kinds = {row["kind"] for row in manifest.table.to_pylist()}
     assert {"raw_video", "sensor_log", "proxy", "thumbnail", "contact_sheet"} <= kinds
     for row in manifest.table.to_pylist():
@@ -92,8 +101,8 @@ def test_copy_delivery_is_verified_signed_and_idempotent(
     # Tampering with the manifest is detected.
     tampered = manifest.table.to_pylist()
     tampered[0]["sha256"] = "0" * 64
-    forged = manifests.Manifest(manifest.header, manifests.table_from_rows(tampered))
-    assert manifests.verify_manifest(forged, hmac_key=LOCAL_DEV_KEY)
+    forged = Manifest(manifest.header, table_from_rows(tampered))
+    assert verify_manifest(forged, hmac_key=LOCAL_DEV_KEY)
     # Again: same artifacts, no new copies, the same manifest.
     again = _deliver(instance, bucket)
     assert again.success
@@ -161,7 +170,7 @@ def test_presigned_links_work_then_expire(s3, bucket, instance, tmp_path, monkey
 
 
 def test_lerobot_delivery_validates(s3, bucket, instance, tmp_path, monkeypatch) -> None:
-    from robotrace_assets.delivery.lerobot import validate_lerobot
+    from robotrace_assets.delivery.lerobot.validate import validate_lerobot
 
     _buyers(tmp_path, monkeypatch, format="lerobot")
     session, store = _prepare(s3, bucket, instance, segments=1)
@@ -193,8 +202,8 @@ def test_cli_delivers_and_refuses_unknown_buyers(
     assert cli(["deliver", "nobody"]) == 2
     assert cli(["deliver", "acme", "--delivery-id", "../escape"]) == 2
     assert cli(["deliver", "acme", "--delivery-id", "cli1"]) == 0
-    manifest = _manifest(ObjectStoreResource(bucket=bucket), delivery_id="cli1")
-    assert manifests.verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
+    manifest = _manifest(store_for(bucket), delivery_id="cli1")
+    assert verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
 
 
 def test_mcap_delivery_carries_telemetry_beside_the_proxies(

@@ -8,8 +8,15 @@ from dagster import (
     AssetKey,
     AssetMaterialization,
     AssetRecordsFilter,
-    build_schedule_context,
+    DagsterInstance,
+    RunRequest,
+    build_sensor_context,
 )
+
+# The sensor daemon's own step that turns a sensor's backfill request into a backfill: calling
+# it (instead of running the whole daemon) keeps the test off the clock.
+from dagster._core.utils import make_new_backfill_id
+from dagster._daemon.sensor import _submit_backfill_request
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.definitions import defs
@@ -22,15 +29,23 @@ from robotrace_assets.derivatives.assets import (
     review_derivatives,
 )
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
-from robotrace_assets.derivatives.schedules import (
+from robotrace_assets.derivatives.sensors import (
+    MISSING_TAG,
+    OUTDATED_TAG,
     REFRESH_TAG,
-    derivative_refresh_schedule,
-    select_stale,
+    derivative_refresh_sensor,
 )
+from robotrace_assets.derivatives.staleness import select_stale
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets_tests.helpers import failure_messages, materialized, run_assets, simulate
+from robotrace_assets_tests.helpers import (
+    failure_messages,
+    materialized,
+    resources_for,
+    run_assets,
+    simulate,
+    store_for,
+)
 
 PROVE = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF]
 FULL = [*PROVE, PROXY]
@@ -65,7 +80,7 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
     assert sheet["preview"].startswith("![contact sheet](data:image/jpeg;base64,")
     probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
     assert probe["codec"] == "hevc" and probe["dropped_frames"] >= 3
-    rows = ObjectStoreResource(bucket=bucket).read_record(catalog.DERIVATIVES, segment.segment_id)
+    rows = store_for(bucket).read_record(catalog.DERIVATIVES, segment.segment_id)
     assert {r["kind"] for r in rows} == {"proxy", "thumbnail", "contact_sheet"}
     assert all(r["source_key"] == segment.raw_key for r in rows)
 
@@ -108,7 +123,7 @@ def test_multi_segment_run_records_good_segments_and_names_the_bad(s3, bucket, i
             "dagster/asset_partition_range_start": segments[0].segment_id,
             "dagster/asset_partition_range_end": segments[2].segment_id,
         },
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources_for(bucket),
         raise_on_error=False,
     )
     assert not result.success
@@ -124,7 +139,12 @@ def test_select_stale_picks_missing_and_outdated_proven_segments() -> None:
     assert stale.targets == ["b", "c"]
 
 
-def test_refresh_schedule_backfills_exactly_the_stale_segments(s3, bucket, instance) -> None:
+def _submit_as_sensor_daemon(instance: DagsterInstance, request: RunRequest) -> None:
+    assert request.requires_backfill_daemon()
+    _submit_backfill_request(make_new_backfill_id(), request, instance)
+
+
+def test_refresh_sensor_backfills_exactly_the_stale_segments(s3, bucket, instance) -> None:
     current, outdated, missing, unproven = simulate(s3, bucket, segments=4)[0].segments
     assert run_assets(instance, bucket, FULL, current.segment_id).success
     for segment in (outdated, missing):
@@ -138,16 +158,19 @@ def test_refresh_schedule_backfills_exactly_the_stale_segments(s3, bucket, insta
             metadata={"profile_fingerprint": "older-profile"},
         )
     )
-    context = build_schedule_context(instance=instance, repository_def=defs.get_repository_def())
-    outcome = derivative_refresh_schedule(context)
-    assert "1 segments without derivatives and 1 with an older profile" in outcome.skip_message
+    context = build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
+    # evaluate_tick validates the request against the sensor's asset selection, as the daemon does.
+    (request,) = derivative_refresh_sensor.evaluate_tick(context).run_requests
+    _submit_as_sensor_daemon(instance, request)
     (backfill,) = instance.get_backfills()
+    # 1 segment without derivatives and 1 with an older profile
+    assert (backfill.tags[MISSING_TAG], backfill.tags[OUTDATED_TAG]) == ("1", "1")
     assert backfill.tags[REFRESH_TAG] == CURRENT_PROFILE.version
     targeted = backfill.asset_backfill_data.target_subset.get_partitions_subset(
         PROXY
     ).get_partition_keys()
     assert sorted(targeted) == sorted([outdated.segment_id, missing.segment_id])
     assert set(backfill.asset_selection) == set(review_derivatives.keys)
-    # While that backfill is pending, the schedule does not pile another one on top.
-    again = derivative_refresh_schedule(context)
-    assert "still running" in again.skip_message
+    # While that backfill is pending, the sensor does not pile another one on top.
+    again = derivative_refresh_sensor.evaluate_tick(context)
+    assert not again.run_requests and "still running" in (again.skip_message or "")

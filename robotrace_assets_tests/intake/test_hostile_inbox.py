@@ -21,9 +21,14 @@ from robotrace_assets.intake.discovery import Intake, IntakeCursor, entry_proble
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets_tests.helpers import check_outcomes, run_assets, simulate
+from robotrace_assets_tests.helpers import (
+    check_outcomes,
+    resources_for,
+    run_assets,
+    simulate,
+    store_for,
+)
 
 T0 = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SEGMENT_ID = "seg_01KT9WNH809PJX8W9XC34AE1HS"
@@ -59,7 +64,7 @@ def test_missing_object_fails_clearly_once_its_upload_window_closes(s3, bucket, 
     assert not result.success
     outcomes = check_outcomes(instance, segment.segment_id)
     assert outcomes[rules.SIZE] is False and outcomes[rules.SHA256] is False
-    record = ObjectStoreResource(bucket=bucket).read_record("provider_proofs", segment.segment_id)
+    record = store_for(bucket).read_record("provider_proofs", segment.segment_id)
     assert record[0]["integrity_status"] == rules.MISSING
 
 
@@ -108,9 +113,7 @@ def test_unusable_inbox_entries_are_quarantined_and_alerted(s3, bucket, instance
     good = simulate(s3, bucket)[0]
     for name in HOSTILE_NAMES:
         s3.put_object(Bucket=bucket, Key=f"{layout.INBOX}/{name}", Body=b"{}")
-    context = build_sensor_context(
-        instance=instance, resources={"object_store": ObjectStoreResource(bucket=bucket)}
-    )
+    context = build_sensor_context(instance=instance, resources=resources_for(bucket))
     result = capture_intake_sensor(context)
     keys = [r.partition_key for r in result.run_requests]
     assert sorted(keys) == sorted([good.media_session_id, good.segments[0].segment_id])
@@ -129,7 +132,7 @@ def test_unusable_inbox_entries_are_quarantined_and_alerted(s3, bucket, instance
         build_sensor_context(
             instance=instance,
             cursor=result.cursor,
-            resources={"object_store": ObjectStoreResource(bucket=bucket)},
+            resources=resources_for(bucket),
         )
     )
     assert not again.run_requests

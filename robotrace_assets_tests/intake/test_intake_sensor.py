@@ -16,15 +16,14 @@ from robotrace_assets.objectstore.multipart import (
     PresignedMultipartUploader,
     UploadInterrupted,
 )
-from robotrace_assets.resources import ObjectStoreResource
-from robotrace_assets_tests.helpers import simulate
+from robotrace_assets_tests.helpers import resources_for, simulate
 
 
 def tick(instance, bucket: str, cursor: str | None):
     context = build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources_for(bucket),
     )
     result = capture_intake_sensor(context)
     return result, context

@@ -16,7 +16,6 @@ from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.objectstore.multipart import PresignedMultipartUploader
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     check_outcomes,
@@ -25,6 +24,7 @@ from robotrace_assets_tests.helpers import (
     run_assets,
     run_checks,
     simulate,
+    store_for,
 )
 
 SEGMENT_RUN = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY]
@@ -52,7 +52,7 @@ def test_clean_segment_passes_every_check_and_gets_a_proxy(s3, bucket, instance)
     assert result.success, failure_messages(result)
     assert set(check_outcomes(instance, segment.segment_id).values()) == {True}
     assert materialized(instance, PROXY, segment.segment_id)
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     record = store.read_record(catalog.PROOFS, segment.segment_id)[0]
     assert record["integrity_status"] == rules.VERIFIED
     assert record["sha256"] == segment.envelope["raw"]["sha256"]

@@ -17,16 +17,17 @@ from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sessions.assets import media_session
 from robotrace_assets_tests.helpers import (
+    alerts_for,
     check_outcomes,
     failure_messages,
     materialized,
     run_assets,
     simulate,
+    store_for,
 )
 
 PROOF_RUN = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF]
@@ -47,7 +48,7 @@ def _put_json(s3, bucket: str, key: str, doc: dict) -> None:
 
 
 def _proof(bucket: str, segment_id: str) -> dict:
-    return ObjectStoreResource(bucket=bucket).read_record(catalog.PROOFS, segment_id)[0]
+    return store_for(bucket).read_record(catalog.PROOFS, segment_id)[0]
 
 
 def test_segment_of_another_tenant_cannot_ride_a_session(s3, bucket, instance, data_dir) -> None:
@@ -75,7 +76,9 @@ def test_segment_of_another_tenant_cannot_ride_a_session(s3, bucket, instance, d
     later = run_assets(instance, bucket, [CLIPS], intruder.segment_id, with_checks=False)
     assert f"{rules.SESSION}: failed" in failure_messages(later)
 
-    proof_check_alert_sensor(build_sensor_context(instance=instance))
+    proof_check_alert_sensor(
+        build_sensor_context(instance=instance, resources={"alerts": alerts_for()})
+    )
     alert = next(a for a in _alerts(data_dir) if a["details"].get("check") == rules.SESSION)
     assert alert["details"]["segment_id"] == intruder.segment_id
     assert tenant_b.tenant_id in alert["details"]["description"]
@@ -146,7 +149,7 @@ def test_declared_sensor_log_with_wrong_hash_fails_its_check(s3, bucket, instanc
 def test_second_envelope_for_a_proven_segment_is_refused(s3, bucket, instance, data_dir) -> None:
     segment = simulate(s3, bucket)[0].segments[0]
     assert run_assets(instance, bucket, PROOF_RUN, segment.segment_id).success
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     proven_row = store.read_record(catalog.SEGMENTS, segment.segment_id)[0]
 
     bigger = {**segment.envelope["raw"], "size_bytes": segment.envelope["raw"]["size_bytes"] + 1}
@@ -176,7 +179,7 @@ def test_one_segment_claimed_by_two_sessions_counts_once(s3, bucket, instance, d
     _put_json(s3, bucket, claimant.envelope_key, doc)
     for segment in (contested, claimant.segments[0]):
         assert run_assets(instance, bucket, PROOF_RUN, segment.segment_id).success
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     instance.add_dynamic_partitions(
         "media_session", [owner.media_session_id, claimant.media_session_id]
     )
@@ -235,4 +238,4 @@ def test_single_put_upload_still_proves(s3, bucket, instance) -> None:
 
 
 def store_parts(bucket: str, segment_id: str) -> list[dict]:
-    return ObjectStoreResource(bucket=bucket).read_record(catalog.PARTS, segment_id)
+    return store_for(bucket).read_record(catalog.PARTS, segment_id)

@@ -11,12 +11,17 @@ from robotrace_assets.cli import main as cli
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
 from robotrace_assets.review.decisions import Decision, DecisionError, fold, parse_decision
 from robotrace_assets.review.sensors import review_decision_sensor
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
-from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate
+from robotrace_assets_tests.helpers import (
+    failure_messages,
+    resources_for,
+    run_assets,
+    simulate,
+    store_for,
+)
 
 FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS, CLIP_REVIEW]
 CLIP = "clip_01KT9WNH80AAAAAAAAAAAAAAAA"
@@ -94,14 +99,14 @@ def test_no_approval_without_consent_or_license(consent: bool, license_: bool) -
 
 
 def _review_rows(bucket: str, segment_id: str) -> list[dict]:
-    return ObjectStoreResource(bucket=bucket).read_record(catalog.CLIP_REVIEWS, segment_id)
+    return store_for(bucket).read_record(catalog.CLIP_REVIEWS, segment_id)
 
 
 def _tick(instance, bucket: str, cursor=None):
     context = build_sensor_context(
         instance=instance,
         cursor=cursor,
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources_for(bucket),
     )
     return review_decision_sensor(context)
 
@@ -182,7 +187,7 @@ def test_decisions_flow_from_cli_through_sensor_to_review_sets(
     assert bad["decided_by"] == "bob" and "tray" in bad["decision_rationale"]
     assert rows[other["clip_id"]]["final_status"] == "approved"
 
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
     bank = store.read_record(catalog.REGRESSION_BANK, "all")
     assert [r["clip_id"] for r in bank] == [rejected["clip_id"]]

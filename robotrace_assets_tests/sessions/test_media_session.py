@@ -7,11 +7,16 @@ from dagster import materialize
 from robotrace_assets import catalog, layout
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sessions.assets import media_session
 from robotrace_assets.sessions.rollup import rollup
-from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate
+from robotrace_assets_tests.helpers import (
+    failure_messages,
+    resources_for,
+    run_assets,
+    simulate,
+    store_for,
+)
 
 
 def test_rollup_counts_only_listed_segments() -> None:
@@ -30,13 +35,13 @@ def test_rollup_counts_only_listed_segments() -> None:
     assert summary["segments_verified"] == 1 and not summary["buyer_ready"]
 
 
-def _materialize_session(instance, bucket: str, media_session_id: str):
+def _materialize_session(instance, bucket: str, media_session_id: str, **store_config):
     instance.add_dynamic_partitions("media_session", [media_session_id])
     return materialize(
         [media_session],
         partition_key=media_session_id,
         instance=instance,
-        resources={"object_store": ObjectStoreResource(bucket=bucket)},
+        resources=resources_for(bucket, **store_config),
         raise_on_error=False,
     )
 
@@ -52,9 +57,7 @@ def test_session_rollup_with_provenance(s3, bucket, instance) -> None:
                 segment.segment_id,
             )
     assert _materialize_session(instance, bucket, first.media_session_id).success
-    row = ObjectStoreResource(bucket=bucket).read_record(catalog.SESSIONS, first.media_session_id)[
-        0
-    ]
+    row = store_for(bucket).read_record(catalog.SESSIONS, first.media_session_id)[0]
     assert row["segments_declared"] == 2
     assert row["segments_verified"] == 1 and row["segments_failed"] == 1
     assert not row["buyer_ready"]
@@ -63,9 +66,7 @@ def test_session_rollup_with_provenance(s3, bucket, instance) -> None:
     assert row["license_scope_id"] == first.envelope["license"]["scope_id"]
     assert row["safety_rules_version"] == "v4.2"
     assert _materialize_session(instance, bucket, second.media_session_id).success
-    other = ObjectStoreResource(bucket=bucket).read_record(
-        catalog.SESSIONS, second.media_session_id
-    )[0]
+    other = store_for(bucket).read_record(catalog.SESSIONS, second.media_session_id)[0]
     assert other["segments_verified"] == 2 and other["buyer_ready"]
 
 
@@ -80,13 +81,18 @@ def test_bad_session_envelope_fails_only_its_partition(s3, bucket, instance) -> 
     assert _materialize_session(instance, bucket, good.media_session_id).success
 
 
-def test_unknown_tenant_and_malformed_id_fail_clearly(s3, bucket, instance, monkeypatch) -> None:
+def test_unknown_tenant_and_malformed_id_fail_clearly(s3, bucket, instance) -> None:
     session = simulate(s3, bucket)[0]
-    monkeypatch.setenv("ROBOTRACE_TENANTS", "ten_01KT9WNH80R84P57VFQVC2R1YZ")
-    result = _materialize_session(instance, bucket, session.media_session_id)
+    tenants = {"known_tenants": ["ten_01KT9WNH80R84P57VFQVC2R1YZ"]}
+    result = _materialize_session(instance, bucket, session.media_session_id, **tenants)
     assert "unknown tenant" in failure_messages(result)
     segment_result = run_assets(
-        instance, bucket, [SEGMENT], session.segments[0].segment_id, with_checks=False
+        instance,
+        bucket,
+        [SEGMENT],
+        session.segments[0].segment_id,
+        with_checks=False,
+        resources=resources_for(bucket, **tenants),
     )
     assert "unknown tenant" in failure_messages(segment_result)
     malformed = run_assets(instance, bucket, [SEGMENT], "seg_not_an_id", with_checks=False)
@@ -100,7 +106,7 @@ def test_envelope_pointing_at_a_missing_object_fails_clearly(s3, bucket, instanc
         instance, bucket, [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF], segment.segment_id
     )
     assert "size_matches_envelope" in failure_messages(result)
-    record = ObjectStoreResource(bucket=bucket).read_record(catalog.PROOFS, segment.segment_id)
+    record = store_for(bucket).read_record(catalog.PROOFS, segment.segment_id)
     assert record[0]["integrity_status"] == "missing"
     observation = json.loads(record[0]["observation"])
     assert observation["exists"] is False

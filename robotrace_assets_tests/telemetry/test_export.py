@@ -21,14 +21,13 @@ from robotrace_assets.cli import main as cli
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.filing import file_decision, submit
 from robotrace_assets.robotlogs.writers import default_topic_map, write_mcap
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.telemetry.channels import TOPICS
 from robotrace_assets.telemetry.collect import TelemetryError, collect_session
-from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate
+from robotrace_assets_tests.helpers import failure_messages, run_assets, simulate, store_for
 
 FULL = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF, PROXY, CLIPS, CLIP_REVIEW]
 SCHEMAS = {
@@ -105,7 +104,7 @@ def _reviewed_session(s3, bucket: str, instance) -> tuple[Any, dict[str, pa.Tabl
     with an MCAP log read through the topic map; one clip approved by a reviewer. Returns the
     session, each segment's trajectory as the simulator wrote it, and the approved clip id."""
     session = simulate(s3, bucket, "jerk_spike@0.0", segments=2)[0]
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     tables = {
         seg.segment_id: pq.read_table(io.BytesIO(store.get_bytes(seg.sensors_key)))
         for seg in session.segments
@@ -144,7 +143,7 @@ def test_reviewed_session_exports_as_foxglove_mcap(
     session, tables, approved_id = _reviewed_session(s3, bucket, instance)
     msess = session.media_session_id
     first, second = (seg.segment_id for seg in session.segments)
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     clips = {sid: store.read_record(catalog.CLIPS, sid) or [] for sid in (first, second)}
     reviews = {sid: store.read_record(catalog.CLIP_REVIEWS, sid) or [] for sid in (first, second)}
 
@@ -245,7 +244,7 @@ def test_reviewed_session_exports_as_foxglove_mcap(
 
 
 def test_unknown_or_malformed_session_is_refused(bucket, tmp_path: Path, capsys) -> None:
-    store = ObjectStoreResource(bucket=bucket)
+    store = store_for(bucket)
     with pytest.raises(TelemetryError, match="does not exist"):
         collect_session(store, "msess_01KT9WNH809PJX8W9XC34AE1HS")
     with pytest.raises(TelemetryError):
