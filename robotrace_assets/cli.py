@@ -153,8 +153,8 @@ def deliver(args: argparse.Namespace, settings: Settings) -> int:
     from dagster import DagsterInstance
 
     from robotrace_assets.definitions import defs
-    from robotrace_assets.delivery.jobs import BUYER_DELIVERY_JOB
     from robotrace_assets.delivery.buyers import BuyerConfigError, delivery_partition, load_buyers
+    from robotrace_assets.delivery.jobs import BUYER_DELIVERY_JOB
     from robotrace_assets.resources import resources_from_env
 
     delivery_id = args.delivery_id or datetime.now(UTC).strftime("d%Y%m%dt%H%M%S")
@@ -189,7 +189,7 @@ def deliver(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="robotrace", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="robotrace", description=(__doc__ or "").split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     store = commands.add_parser("store", help="run the embedded SeaweedFS object store")
     store.add_argument("action", choices=["start", "stop", "status"])

@@ -41,7 +41,7 @@ def _validator(name: str) -> Draft202012Validator:
     return Draft202012Validator(schema(name))
 
 
-def validate(name: str, document: object) -> None:
+def validate(name: str, document: Any) -> None:
     errors = sorted(_validator(name).iter_errors(document), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +86,14 @@ class ObjectStoreResource(ConfigurableResource):
     def put_bytes(self, key: str, data: bytes, content_type: str) -> dict[str, Any]:
         # An explicit SHA-256: the store refuses the PUT if the bytes arrive altered.
         checksum = base64.b64encode(hashlib.sha256(data).digest()).decode()
-        return self.client().put_object(
-            Bucket=self.bucket,
-            Key=key,
-            Body=data,
-            ContentType=content_type,
-            ChecksumSHA256=checksum,
+        return dict(
+            self.client().put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=data,
+                ContentType=content_type,
+                ChecksumSHA256=checksum,
+            )
         )
 
     def write_record(self, table: str, partition: str, rows: Sequence[dict[str, Any]]) -> str:
@@ -121,7 +123,7 @@ class AlertsResource(ConfigurableResource):
     slack_channel: str | None = None
 
     def send(self, alert: Alert) -> Delivery:
-        post = None
+        post: Callable[[str], None] | None = None
         if self.slack_token and self.slack_channel:
             # dagster-slack's client; built per alert, as alerts are rare.
             client = SlackResource(token=self.slack_token).get_client()

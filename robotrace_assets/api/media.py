@@ -168,7 +168,7 @@ def stored_parts(bucket: Bucket, row: Segment) -> dict[int, dict[str, Any]]:
             Bucket=bucket.name, Key=row.object_key, UploadId=row.upload_id, PartNumberMarker=marker
         )
         for part in page.get("Parts", []):
-            parts[int(part["PartNumber"])] = part
+            parts[int(part["PartNumber"])] = dict(part)
         if not page.get("IsTruncated"):
             return parts
         marker = int(page["NextPartNumberMarker"])

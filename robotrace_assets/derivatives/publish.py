@@ -9,6 +9,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -79,7 +80,7 @@ def publish(
     try:
         for item in files:
             digest = _sha256(item.path)
-            extra = {"Tagging": tags} if tagging else {}
+            extra: dict[str, Any] = {"Tagging": tags} if tagging else {}
             with open(item.path, "rb") as body:
                 response = client.put_object(
                     Bucket=bucket,

@@ -146,7 +146,7 @@ def head_object(
     if part_number is not None:
         kwargs["PartNumber"] = part_number
     try:
-        return client.head_object(**kwargs)
+        return dict(client.head_object(**kwargs))
     except client.exceptions.ClientError as error:
         if error_code(error) in NOT_FOUND_CODES:
             return None

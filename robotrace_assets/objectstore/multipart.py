@@ -196,7 +196,7 @@ class PresignedMultipartUploader:
                 Bucket=self.bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
             )
             for part in page.get("Parts", []):
-                parts[part["PartNumber"]] = part
+                parts[part["PartNumber"]] = dict(part)
             if not page.get("IsTruncated"):
                 return parts
             marker = page["NextPartNumberMarker"]
