@@ -220,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     ship.add_argument("buyer")
     ship.add_argument("--delivery-id", help="default: d<UTC timestamp>")
     from robotrace_assets.api import cli as api_cli
+    from robotrace_assets.clips import cli as clips_cli
     from robotrace_assets.delivery import cli as delivery_cli
 
     api_cli.register(commands)
+    clips_cli.register(commands)
     delivery_cli.register(commands)
     from robotrace_assets.robotlogs import cli as robotlogs_cli
     from robotrace_assets.telemetry import cli as telemetry_cli
@@ -232,6 +234,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in api_cli.COMMANDS:
         return api_cli.run(args)
+    if args.command in clips_cli.COMMANDS:
+        return clips_cli.run(args)
     if args.command in delivery_cli.COMMANDS:
         return delivery_cli.run(args)
     if args.command in telemetry_cli.COMMANDS:

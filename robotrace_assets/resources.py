@@ -176,6 +176,11 @@ def object_store_from_env(env: Mapping[str, str] = os.environ) -> ObjectStoreRes
     )
 
 
+def open_object_store(env: Mapping[str, str] = os.environ) -> ObjectStoreResource:
+    """The object store for code outside a Dagster run (the CLI): EnvVars resolved now."""
+    return object_store_from_env(env).process_config_and_initialize()
+
+
 def alerts_from_env(env: Mapping[str, str] = os.environ) -> AlertsResource:
     settings = Settings.from_env(env)
     return AlertsResource(

@@ -57,12 +57,12 @@ def _atomic_write(path: Path, write: Callable[[IO[bytes]], _T]) -> _T:
 
 def run(args: argparse.Namespace) -> int:
     from robotrace_assets.objectstore.client import ObjectNotFound
-    from robotrace_assets.resources import object_store_from_env
+    from robotrace_assets.resources import open_object_store
     from robotrace_assets.robotlogs import TopicMapError, load_topic_map_file
     from robotrace_assets.telemetry.collect import TelemetryError, collect_session, select_clips
     from robotrace_assets.telemetry.export import proxy_filename, write_session_mcap
 
-    store = object_store_from_env()
+    store = open_object_store()
     try:
         maps = load_topic_map_file(args.topic_map) if args.topic_map else None
         session = collect_session(store, args.media_session_id, maps)
