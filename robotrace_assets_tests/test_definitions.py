@@ -40,10 +40,11 @@ def test_definitions_load() -> None:
         "declared_objects_proven",
         "object_unchanged_since_proof",
     }
-    assert {s.name for s in defs.schedules or []} == {"derivative_refresh_schedule"}
+    assert not defs.schedules
     sensors = {s.name for s in defs.sensors or []}
     assert sensors == {
         "capture_intake_sensor",
+        "derivative_refresh_sensor",
         "media_session_rollup_sensor",
         "proof_check_alert_sensor",
         "run_failure_alert_sensor",
