@@ -1,4 +1,4 @@
-"""Derivative profiles, versioned. Change a setting, bump the version: the refresh schedule then
+"""Derivative profiles, versioned. Change a setting, bump the version: the refresh sensor then
 backfills every proven segment whose derivatives were made with another profile."""
 
 from __future__ import annotations
