@@ -69,8 +69,7 @@ def proof_check_alert_sensor(
                 done = row.id  # never evaluated; a crashed run alerts through the run sensor
                 continue
             if row.status == AssetCheckExecutionRecordStatus.FAILED and row.event is not None:
-                _alert(alerts, row)
-                sent += 1
+                sent += _alert(alerts, row)
             done = row.id
         cursor[key.name] = done
     context.update_cursor(json.dumps(cursor, sort_keys=True))
@@ -80,10 +79,10 @@ def proof_check_alert_sensor(
     return None
 
 
-def _alert(alerts: AlertsResource, row: AssetCheckExecutionRecord) -> None:
+def _alert(alerts: AlertsResource, row: AssetCheckExecutionRecord) -> bool:
     evaluation = row.event.asset_check_evaluation if row.event is not None else None
     if evaluation is None:  # a FAILED row is written from its evaluation event: not expected
-        return
+        return False
     metadata = {k: getattr(v, "value", v) for k, v in evaluation.metadata.items()}
     alerts.send(
         Alert(
@@ -99,6 +98,7 @@ def _alert(alerts: AlertsResource, row: AssetCheckExecutionRecord) -> None:
             },
         )
     )
+    return True
 
 
 @run_failure_sensor(
