@@ -17,6 +17,7 @@ from robotrace_assets.objectstore.client import (
     PUT_URL_TTL_S,
     S3Client,
     error_code,
+    head_object,
     presign_get,
     presign_put,
 )
@@ -49,12 +50,9 @@ class Bucket:
         return presign_get(self.client, self.name, key, GET_URL_TTL_S)
 
     def head(self, key: str) -> Observed | None:
-        try:
-            response = self.client.head_object(Bucket=self.name, Key=key)
-        except self.client.exceptions.ClientError as error:
-            if error_code(error) in NOT_FOUND:
-                return None
-            raise
+        response = head_object(self.client, self.name, key, checksum=False)
+        if response is None:
+            return None
         return Observed(
             size=int(response["ContentLength"]),
             content_type=str(response.get("ContentType", "")),

@@ -33,7 +33,7 @@ from robotrace_assets import layout
 from robotrace_assets.envelopes import EnvelopeError, SegmentEnvelope
 from robotrace_assets.ids import is_id
 from robotrace_assets.intake.handoff import put_json
-from robotrace_assets.objectstore.client import S3Client, error_code
+from robotrace_assets.objectstore.client import S3Client, error_code, head_object
 
 LOOKBACK = timedelta(minutes=10)
 MAX_ENTRIES_PER_TICK = 2000  # the rest waits for the next tick: a tick must end well within 60 s
@@ -142,15 +142,6 @@ def _backoff(info: dict[str, Any], now: datetime) -> dict[str, Any]:
     return {**info, "checks": checks, "next": (now + delay).isoformat()}
 
 
-def _head(client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return client.head_object(Bucket=bucket, Key=key)
-    except ClientError as error:
-        if error_code(error) in ("404", "NoSuchKey", "NotFound"):
-            return None
-        raise
-
-
 def lookback_floor(ticked_at: datetime, prefix: str = layout.INBOX) -> str:
     return layout.inbox_floor(ticked_at - LOOKBACK, prefix)
 
@@ -213,7 +204,9 @@ class Intake:
             found.quarantined.append(Quarantined(f"{kind}:{entity_id}", "malformed id"))
             return
         if kind == "session":
-            head = _head(self.client, self.bucket, layout.session_envelope_key(entity_id))
+            head = head_object(
+                self.client, self.bucket, layout.session_envelope_key(entity_id), checksum=False
+            )
             etag = head["ETag"].strip('"') if head else "missing"
             found.sessions.append(SessionFound(entity_id, etag))
         else:
@@ -244,7 +237,7 @@ class Intake:
             # Never HEAD another tenant's key; the proof checks report it on this partition.
             self._ready(found, segment_id, session, f"unsafe:{envelope_etag}")
             return
-        head = _head(self.client, self.bucket, envelope.raw_key)
+        head = head_object(self.client, self.bucket, envelope.raw_key, checksum=False)
         if head is not None:
             # The envelope's ETag is part of the version: a changed envelope over the same
             # bytes runs again (and is refused if its segment is already proven).

@@ -18,7 +18,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from robotrace_assets import layout
 from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
-from robotrace_assets.objectstore.client import S3Client, error_code
+from robotrace_assets.objectstore.client import S3Client, error_code, head_object
 from robotrace_assets.objectstore.multipart import PartRange
 from robotrace_assets.proof.digest import CHUNK_SIZE, digest_chunks
 from robotrace_assets.proof.rules import (
@@ -32,17 +32,6 @@ from robotrace_assets.proof.rules import (
     object_key_is_safe,
 )
 from robotrace_assets.segments.parts import completed_parts
-
-NOT_FOUND = {"404", "NoSuchKey", "NotFound"}
-
-
-def head(client: S3Client, bucket: str, key: str) -> dict[str, Any] | None:
-    try:
-        return client.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
-    except ClientError as error:
-        if error_code(error) in NOT_FOUND:
-            return None
-        raise
 
 
 def head_observation(response: dict[str, Any] | None) -> Observation:
@@ -72,7 +61,7 @@ def observe(
     safe, why = key_is_safe(expect)
     if not safe:
         return Observation(exists=False, skipped=why, **context), {}
-    response = head(client, bucket, expect.object_key)
+    response = head_object(client, bucket, expect.object_key)
     base = replace(head_observation(response), **context)
     if response is None:
         return base, {}
@@ -129,7 +118,7 @@ def observe(
 
 def current_objects(client: S3Client, bucket: str, keys: Iterable[str]) -> dict[str, Observation]:
     """HEAD each proven object now: what check_unchanged compares with the proof's pins."""
-    return {key: head_observation(head(client, bucket, key)) for key in keys}
+    return {key: head_observation(head_object(client, bucket, key)) for key in keys}
 
 
 def observe_object(
@@ -139,7 +128,7 @@ def observe_object(
     safe, why = object_key_is_safe(expect, want.object_key)
     if not safe:
         return ObjectObservation(want.role, want.object_key, exists=False, skipped=why)
-    seen = head_observation(head(client, bucket, want.object_key))
+    seen = head_observation(head_object(client, bucket, want.object_key))
     found = ObjectObservation(
         want.role,
         want.object_key,

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 
 from robotrace_assets import layout
 from robotrace_assets.ids import new_id
-from robotrace_assets.objectstore.client import S3Client, error_code
+from robotrace_assets.objectstore.client import S3Client, error_code, head_object
 from robotrace_assets.review.decisions import Decision, DecisionError, parse_decision
 
 
@@ -81,12 +81,8 @@ def file_decision(client: S3Client, bucket: str, raw: bytes) -> Decision:
             f"cut from {index.get('source_sha256')}: review the current content"
         )
     key = layout.filed_decision_key(segment_id, decision.decision_id)
-    try:
-        client.head_object(Bucket=bucket, Key=key)
+    if head_object(client, bucket, key, checksum=False) is not None:
         return decision  # filed already (a re-listed entry): nothing to do
-    except ClientError as error:
-        if error_code(error) not in ("404", "NoSuchKey", "NotFound"):
-            raise
     body = json.dumps({**decision.to_json(), "segment_id": segment_id}).encode()
     client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=layout.JSON_CONTENT_TYPE)
     return Decision(**{**decision.__dict__, "segment_id": segment_id})

@@ -11,7 +11,12 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from robotrace_assets.objectstore.client import S3Client, error_code
+from robotrace_assets.objectstore.client import (
+    ObjectNotFound,
+    S3Client,
+    error_code,
+    head_object,
+)
 from robotrace_assets.proof.rules import declared_parts as declared_part_rows
 from robotrace_assets.proof.rules import etag_part_count
 
@@ -50,7 +55,7 @@ def completed_parts(
         while found < count and number < max(count, declared_parts) + count:
             number += 1
             try:
-                part = client.head_object(Bucket=bucket, Key=key, PartNumber=number)
+                part = head_object(client, bucket, key, part_number=number, checksum=False)
             except client.exceptions.ClientError as error:
                 if error_code(error) not in MISSING_PART:
                     raise
@@ -60,6 +65,8 @@ def completed_parts(
                     )
                 )
                 continue
+            if part is None:
+                raise ObjectNotFound(f"{key} disappeared while its parts were read")
             match = _RANGE.match(part.get("ContentRange", ""))
             if not match:
                 raise ValueError("no Content-Range on a part HEAD")
@@ -106,7 +113,7 @@ def in_progress_parts(
         page = client.list_parts(
             Bucket=bucket, Key=key, UploadId=upload_id, PartNumberMarker=marker
         )
-        seen.update({p["PartNumber"]: p for p in page.get("Parts", [])})
+        seen.update({p["PartNumber"]: dict(p) for p in page.get("Parts", [])})
         if not page.get("IsTruncated"):
             break
         marker = page["NextPartNumberMarker"]
