@@ -31,7 +31,7 @@ from robotrace_assets.envelopes import SCHEMA_VERSION
 from robotrace_assets.ids import derived_id
 from robotrace_assets.intake.handoff import hand_off_segment, hand_off_session
 from robotrace_assets.media.probe import probe_video_stream
-from robotrace_assets.objectstore.client import S3Client, error_code
+from robotrace_assets.objectstore.client import S3Client, error_code, head_object
 from robotrace_assets.objectstore.multipart import (
     MIN_PART_SIZE,
     PresignedMultipartUploader,
@@ -104,13 +104,16 @@ class PlannedSegment:
 
 def _download(s3: S3Client, bucket: str, recording: Recording, into: Path) -> Path:
     assert recording.file_key is not None
+    reason = "404"
     try:
-        head = s3.head_object(Bucket=bucket, Key=recording.file_key)
+        head = head_object(s3, bucket, recording.file_key, checksum=False)
     except s3.exceptions.ClientError as error:
+        head, reason = None, error_code(error) or "error"
+    if head is None:
         raise HandOffError(
             f"egress {recording.egress_id}: recording {recording.file_key} is not in the bucket "
-            f"({error_code(error) or 'error'})"
-        ) from None
+            f"({reason})"
+        )
     if recording.size_bytes and head["ContentLength"] != recording.size_bytes:
         raise HandOffError(
             f"egress {recording.egress_id}: stored size {head['ContentLength']} differs from the "
