@@ -123,16 +123,19 @@ class AlertsResource(ConfigurableResource):
     slack_channel: str | None = None
 
     def send(self, alert: Alert) -> Delivery:
-        post: Callable[[str], None] | None = None
-        if self.slack_token and self.slack_channel:
-            # dagster-slack's client; built per alert, as alerts are rare.
-            client = SlackResource(token=self.slack_token).get_client()
-            channel = self.slack_channel
+        return deliver(alert, Path(self.alerts_file), self.webhook_url, self._slack_post())
 
-            def post(text: str) -> None:
-                client.chat_postMessage(channel=channel, text=text)
+    def _slack_post(self) -> Callable[[str], None] | None:
+        if not (self.slack_token and self.slack_channel):
+            return None
+        # dagster-slack's client; built per alert, as alerts are rare.
+        client = SlackResource(token=self.slack_token).get_client()
+        channel = self.slack_channel
 
-        return deliver(alert, Path(self.alerts_file), self.webhook_url, post)
+        def post(text: str) -> None:
+            client.chat_postMessage(channel=channel, text=text)
+
+        return post
 
 
 class ManifestSigningResource(ConfigurableResource):
