@@ -10,10 +10,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from robotrace_assets import catalog, layout
-from robotrace_assets.envelopes import EnvelopeError, SegmentEnvelope, changed_fields
-from robotrace_assets.ids import InvalidId, check_id
-from robotrace_assets.objectstore.client import ObjectNotFound
-from robotrace_assets.records.errors import RecordError, RecordMissing
+from robotrace_assets.envelopes import SegmentEnvelope, changed_fields
+from robotrace_assets.records.errors import RecordMissing
+from robotrace_assets.records.loading import load_envelope
 from robotrace_assets.records.store import RecordStore
 
 
@@ -84,17 +83,16 @@ def load_segment_envelope(
     store: RecordStore, segment_id: str, known_tenants: Collection[str] | None = None
 ) -> SegmentEnvelope:
     """The segment's envelope from the bucket, or a RecordError that says what is wrong."""
-    try:
-        check_id("seg", segment_id)
-        key = layout.segment_envelope_key(segment_id)
-        envelope = SegmentEnvelope.parse(store.get_bytes(key))
-    except (InvalidId, EnvelopeError, ObjectNotFound) as error:
-        raise RecordError(f"segment {segment_id}: {error}") from None
-    if envelope.segment_id != segment_id:
-        raise RecordError(f"envelope at {key} is for {envelope.segment_id}, not {segment_id}")
-    if known_tenants is not None and envelope.tenant_id not in known_tenants:
-        raise RecordError(f"segment {segment_id}: unknown tenant {envelope.tenant_id}")
-    return envelope
+    return load_envelope(
+        store,
+        what="segment",
+        prefix="seg",
+        entity_id=segment_id,
+        key_of=layout.segment_envelope_key,
+        parse=SegmentEnvelope.parse,
+        id_of=lambda envelope: envelope.segment_id,
+        known_tenants=known_tenants,
+    )
 
 
 def load_segment(store: RecordStore, segment_id: str) -> SegmentRecord:
