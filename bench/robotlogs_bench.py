@@ -2,7 +2,7 @@
 a ratio to reading the same samples from our Parquet schema.
 
 One hour (--quick: 10 min) of 100 Hz pose + 7 joints + wrench from the capture simulator,
-written once as zstd Parquet (``capture.sensors.write_parquet``), as a ROS 2 CDR MCAP (mcap-
+written once as zstd Parquet (``sensorlog.write_parquet``), as a ROS 2 CDR MCAP (mcap-
 ros2-support writer: 3 topics, one message per sample each) and as a ROS 2 bag's sqlite3
 storage file (rosbags writer), by ``robotlogs.writers``. Timed, median of 3 interleaved
 repeats after an untimed warm-up (files in the page cache, imports warm), each end to end:
@@ -30,10 +30,11 @@ import pyarrow as pa
 from mcap.reader import make_reader
 
 from bench.common import WORK_DIR, Spread, Target, log, md_table
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.signals import SafetySignals, compute_signals
 from robotrace_assets.robotlogs import TopicMap, read_robot_log
 from robotrace_assets.robotlogs.writers import default_topic_map, write_mcap, write_ros2_bag
+from robotrace_assets.sensorlog import write_parquet
 
 FULL_SECONDS = 3600.0
 QUICK_SECONDS = 600.0

@@ -1,7 +1,7 @@
 """Benchmark: clip safety signals for one hour of capture, next to just reading its Parquet.
 
 One hour (--quick: 10 min) of 100 Hz end-effector log with force columns from the capture
-simulator, written with ``capture.sensors.write_parquet``, plus the hour's 30 fps video packet
+simulator, written with ``sensorlog.write_parquet``, plus the hour's 30 fps video packet
 timestamps with a few dropped-frame bursts. Timed, median of 3 interleaved repeats after an
 untimed warm-up (file in the page cache, imports and caches warm):
   (a) ``pyarrow.parquet.read_table`` of the log alone;
@@ -29,9 +29,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.common import WORK_DIR, Spread, log, md_table
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.rules import rules_for, score
 from robotrace_assets.clips.signals import SafetySignals, compute_signals
+from robotrace_assets.sensorlog import write_parquet
 
 FULL_SECONDS = 3600.0
 QUICK_SECONDS = 600.0

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from robotrace_assets import layout
 from robotrace_assets.capture.media import VideoInfo, VideoSpec, encode_synthetic_video
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.envelopes import SCHEMA_VERSION, validate
 from robotrace_assets.ids import new_id
 from robotrace_assets.objectstore.client import S3Client, presign_put
@@ -37,6 +37,7 @@ from robotrace_assets.objectstore.multipart import (
     UploadReport,
     digest_file,
 )
+from robotrace_assets.sensorlog import write_parquet
 
 DefectKind = Literal[
     "dropped_frames",  # frames missing from the video: gaps in its packet timestamps

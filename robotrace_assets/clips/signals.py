@@ -1,7 +1,7 @@
 """Safety signals of one clip window: motion (jerk, LDLJ), video timing, clocks, contact, privacy.
 
 Pure, typed functions over a trajectory table (the capture simulator's layout, see
-``robotrace_assets.capture.sensors``) and the video's packet timestamps or probed frame gaps.
+``robotrace_assets.sensorlog``) and the video's packet timestamps or probed frame gaps.
 The measurements live in ``clips.kinematics`` (jerk, LDLJ) and ``clips.timing`` (dropped
 frames, clock fit; its docstring states the clock sign conventions); this module reads the
 window's columns and gathers them into one ``SafetySignals``.

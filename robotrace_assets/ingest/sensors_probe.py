@@ -1,7 +1,7 @@
 """Is a RoboTrace `sensors` upload our Parquet trajectory log? Decided from its footer alone.
 
 A RoboTrace client uploads sensors as opaque bytes (`application/octet-stream`). When they are
-a Parquet file in our trajectory schema (capture.sensors: `robotrace.schema_version`,
+a Parquet file in our trajectory schema (``sensorlog``: `robotrace.schema_version`,
 `robotrace.hz`, host and device clocks) the segment envelope names them as its `sensors` block,
 so clips get their safety signals; anything else stays a declared object with role `sensors`.
 Only the last 8 bytes and the footer are read (two ranged GETs, a bounded size), so finalize
@@ -17,7 +17,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from robotrace_assets.capture.sensors import SCHEMA_VERSION
+from robotrace_assets.sensorlog import SCHEMA_VERSION
 
 MAGIC = b"PAR1"
 MAX_FOOTER_BYTES = 1024 * 1024

@@ -1,6 +1,6 @@
 """Streams of one log -> our trajectory table, with the clocks our Parquet schema uses.
 
-Clock mapping (the simulator's definitions, ``capture.sensors``):
+Clock mapping (the simulator's definitions, ``sensorlog``):
 
 * ``device_time_ns``: the robot controller clock that stamped the sample. From a robot log:
   the pose message's header stamp (or the field the topic map names); without one, the log
@@ -28,10 +28,10 @@ import pyarrow as pa
 from robotrace_assets.robotlogs.errors import RobotLogError
 from robotrace_assets.robotlogs.extract import StreamSamples
 from robotrace_assets.robotlogs.topicmap import TopicMap
+from robotrace_assets.sensorlog import SCHEMA_VERSION
 
-__all__ = ["SCHEMA_VERSION", "build_table", "check_monotonic"]
+__all__ = ["build_table", "check_monotonic"]
 
-SCHEMA_VERSION = "1"
 _POSITION = ("ee_x", "ee_y", "ee_z")
 _FORCE = ("force_x", "force_y", "force_z")
 
@@ -72,7 +72,7 @@ def _field(name: str, dtype: pa.DataType, unit: str) -> pa.Field:
 def build_table(
     streams: Mapping[str, StreamSamples], topic_map: TopicMap, fmt: str, topics: list[str]
 ) -> pa.Table:
-    """The trajectory table (columns as ``capture.sensors.synthesize_trajectory`` writes)."""
+    """The trajectory table (columns as ``capture.trajectories.synthesize_trajectory`` writes)."""
     for samples in streams.values():
         check_monotonic(samples)
     pose = streams["pose"]

@@ -308,7 +308,7 @@ def write_robot_log(table: pa.Table, fmt: str) -> bytes:
     """The table in any ``sensors.format`` (parquet, mcap as ROS 2 CDR, ros1bag, ros2bag as
     sqlite3), read back by ``read_robot_log`` with ``default_topic_map()``."""
     if fmt == "parquet":
-        from robotrace_assets.capture.sensors import write_parquet
+        from robotrace_assets.sensorlog import write_parquet
 
         with tempfile.TemporaryDirectory(prefix="robotrace-log-") as temp:
             path = Path(temp) / "log.parquet"

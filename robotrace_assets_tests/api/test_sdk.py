@@ -18,11 +18,12 @@ from robotrace.errors import NotFoundError
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets.sensorlog import write_parquet
 from robotrace_assets_tests.api.conftest import Service
 from robotrace_assets_tests.helpers import failure_messages, resources_for, run_assets, store_for
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import savgol_filter
 
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.kinematics import _savgol, _savgol_operator
 
 

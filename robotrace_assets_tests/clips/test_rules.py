@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.rules import (
     RULES,
     MachineScore,

@@ -12,7 +12,7 @@ import pytest
 from scipy.signal import savgol_filter
 
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.kinematics import (
     jerk_window_samples,
     ldlj,

@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.delivery.lerobot.export import export_lerobot
 from robotrace_assets.delivery.lerobot.model import (
     EpisodeSource,

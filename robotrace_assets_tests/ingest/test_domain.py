@@ -134,12 +134,9 @@ def test_sensors_probe_reads_only_the_footer(tmp_path) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from robotrace_assets.capture.sensors import (
-        TrajectorySpec,
-        synthesize_trajectory,
-        write_parquet,
-    )
+    from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
     from robotrace_assets.ingest.sensors_probe import trajectory_hz
+    from robotrace_assets.sensorlog import write_parquet
 
     ours = tmp_path / "ours.parquet"
     write_parquet(synthesize_trajectory(TrajectorySpec(seconds=2.0, hz=120.0)), ours)

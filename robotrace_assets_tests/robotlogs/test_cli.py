@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.cli import main as cli
 from robotrace_assets.robotlogs.writers import default_topic_map, write_ros2_bag
 

@@ -18,7 +18,7 @@ from rosbags.highlevel import AnyReader
 from rosbags.rosbag2 import Writer as Bag2Writer
 from rosbags.typesys import Stores, get_typestore
 
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.signals import SafetySignals, compute_signals
 from robotrace_assets.robotlogs import TopicMap, read_robot_log
 from robotrace_assets.robotlogs.writers import (
@@ -30,6 +30,7 @@ from robotrace_assets.robotlogs.writers import (
     write_ros1_bag,
     write_ros2_bag,
 )
+from robotrace_assets.sensorlog import write_parquet
 
 # Drift and a knock, so the clock and jerk signals have something to find.
 SPEC = TrajectorySpec(

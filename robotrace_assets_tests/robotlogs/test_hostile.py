@@ -18,7 +18,7 @@ from mcap.writer import Writer as McapWriter
 from mcap_ros2.writer import Writer as Ros2McapWriter
 from rosbags.typesys import Stores, get_typestore
 
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.robotlogs import RobotLogError, TopicMap, read_robot_log
 from robotrace_assets.robotlogs.mcaplog import MCAP_MAGIC
 from robotrace_assets.robotlogs.writers import (

@@ -93,7 +93,7 @@ def test_oversized_map_is_refused() -> None:
 def test_read_segment_log_picks_the_entry_and_reports_map_problems_as_log_errors(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory
+    from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
     from robotrace_assets.robotlogs import RobotLogError, read_segment_log
     from robotrace_assets.robotlogs.writers import default_topic_map, write_mcap
 

@@ -17,7 +17,7 @@ from robotrace_assets import catalog
 from robotrace_assets.api import admin
 from robotrace_assets.api.app import create_app
 from robotrace_assets.api.config import ApiConfig
-from robotrace_assets.capture.sensors import TrajectorySpec, synthesize_trajectory, write_parquet
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.ingest import keys
@@ -27,6 +27,7 @@ from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
+from robotrace_assets.sensorlog import write_parquet
 from robotrace_assets.settings import Settings
 from robotrace_assets.teleop import audit
 from robotrace_assets.teleop.config import LiveKitConfig

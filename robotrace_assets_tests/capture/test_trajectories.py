@@ -11,12 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from robotrace_assets.capture.sensors import (
-    TrajectorySpec,
-    synthesize_trajectory,
-    write_parquet,
-)
+from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.timing import fit_clock_ms_ppm
+from robotrace_assets.sensorlog import write_parquet
 from robotrace_assets_tests.helpers import trajectory_jerk_peak as jerk_peak
 
 BASE_COLUMNS = ["frame_index", "host_time_ns", "device_time_ns", "ee_x", "ee_y", "ee_z"]

@@ -1,4 +1,7 @@
-"""Deterministic synthetic end-effector trajectory logs, plus the metrics used to check them.
+"""Deterministic synthetic robot trajectory logs (the simulator's robot), in our sensor-log schema.
+
+The table has the columns and metadata of ``robotrace_assets.sensorlog``; write it with
+``sensorlog.write_parquet``.
 
 The motion is a repeating pick-and-place: minimum-snap (7th-order) moves between seeded
 waypoints, so position, velocity, acceleration and jerk are all continuous and the clean peak
@@ -10,31 +13,30 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-__all__ = [
-    "MIN_HZ",
-    "TrajectorySpec",
-    "synthesize_trajectory",
-    "write_parquet",
-]
+from robotrace_assets.sensorlog import (
+    CLOCKS_KEY,
+    FORCE_COLUMNS,
+    FRAME_KEY,
+    HZ_KEY,
+    MIN_HZ,
+    POSITION_COLUMNS,
+    SCHEMA_VERSION,
+    SCHEMA_VERSION_KEY,
+    UNITS_KEY,
+)
+
+__all__ = ["TrajectorySpec", "synthesize_trajectory"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
-# Below ~30 Hz a third derivative over a 0.1 s window is meaningless, and it is the slowest
-# rate at which a log can still be aligned frame-by-frame with a 30 fps camera.
-MIN_HZ = 30.0
-SCHEMA_VERSION = "1"
 _NS_PER_S = 1_000_000_000
 _GRAVITY = 9.81
 
@@ -55,9 +57,6 @@ _FORCE_NOISE_N = 0.05
 # the clean motion.
 _SPIKE_AMPLITUDE_M = 0.006
 _SPIKE_WIDTH_S = 0.03
-
-POSITION_COLUMNS = ("ee_x", "ee_y", "ee_z")
-FORCE_COLUMNS = ("force_x", "force_y", "force_z")
 
 
 @dataclass(frozen=True)
@@ -222,17 +221,17 @@ def _units_metadata(spec: TrajectorySpec, columns: Sequence[str]) -> dict[bytes,
         elif name.startswith("force_"):
             units[name] = "N"
     return {
-        b"robotrace.schema_version": SCHEMA_VERSION.encode(),
-        b"robotrace.units": json.dumps(units, sort_keys=True).encode(),
-        b"robotrace.hz": json.dumps(spec.hz).encode(),
-        b"robotrace.clocks": json.dumps(
+        SCHEMA_VERSION_KEY: SCHEMA_VERSION.encode(),
+        UNITS_KEY: json.dumps(units, sort_keys=True).encode(),
+        HZ_KEY: json.dumps(spec.hz).encode(),
+        CLOCKS_KEY: json.dumps(
             {
                 "host_time_ns": "host/video clock, epoch ns",
                 "device_time_ns": "robot controller clock, epoch ns",
             },
             sort_keys=True,
         ).encode(),
-        b"robotrace.frame": b"robot base frame; ee_* is the tool centre point",
+        FRAME_KEY: b"robot base frame; ee_* is the tool centre point",
     }
 
 
@@ -290,7 +289,7 @@ def synthesize_trajectory(spec: TrajectorySpec) -> pa.Table:
             columns[name] = force[:, axis]
 
     metadata = _units_metadata(spec, list(columns))
-    units = json.loads(metadata[b"robotrace.units"])
+    units = json.loads(metadata[UNITS_KEY])
     fields = [
         pa.field(
             name,
@@ -302,29 +301,3 @@ def synthesize_trajectory(spec: TrajectorySpec) -> pa.Table:
     ]
     schema = pa.schema(fields, metadata=metadata)
     return pa.table([pa.array(v) for v in columns.values()], schema=schema)
-
-
-def write_parquet(table: pa.Table, path: Path) -> int:
-    """Write ``table`` as zstd Parquet atomically and return the file size in bytes.
-
-    Output is byte-identical for identical tables (fixed codec, level and row-group size;
-    no timestamps are embedded by the writer).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_path = path.with_name(f".{path.name}.{uuid.uuid4().hex}.part")
-    try:
-        pq.write_table(
-            table,
-            tmp_path,
-            compression="zstd",
-            compression_level=3,
-            row_group_size=1 << 20,
-            write_statistics=True,
-        )
-        size = tmp_path.stat().st_size
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-    return size
