@@ -11,7 +11,7 @@ import os
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import ffmpeg
 import numpy as np
@@ -91,8 +91,8 @@ def _validate(spec: VideoSpec) -> None:
         raise ValueError(f"bitrate_kbps must be positive, got {spec.bitrate_kbps}")
 
 
-def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
-    """ffmpeg arguments rendering ``spec`` into ``out_path`` (an MP4, whatever its suffix)."""
+def _video(spec: VideoSpec) -> Any:
+    """The synthetic picture as an ffmpeg-python stream: seeded motion, exact length, drops."""
     # Every seed-dependent knob comes from one generator, drawn in a fixed order.
     rng = np.random.default_rng(spec.seed)
     hue_offset_deg = float(rng.uniform(0.0, 360.0))
@@ -123,7 +123,11 @@ def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
         # select keeps the original pts of surviving frames, so drops leave timestamp gaps.
         keep = "not(" + "+".join(f"eq(n,{i})" for i in dropped) + ")"
         video = video.filter("select", keep)
+    return video
 
+
+def _codec_options(spec: VideoSpec) -> dict[str, str | int]:
+    """Encoder options: deterministic whatever the core count, constant bitrate if asked."""
     codec_opts: dict[str, str | int] = {}
     rate = spec.bitrate_kbps
     if spec.codec == "hevc":
@@ -151,9 +155,13 @@ def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
                 "bufsize": f"{2 * rate}k",
                 "x264-params": "nal-hrd=cbr",
             }
+    return codec_opts
 
+
+def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
+    """ffmpeg arguments rendering ``spec`` into ``out_path`` (an MP4, whatever its suffix)."""
     out = ffmpeg.output(
-        video,
+        _video(spec),
         str(out_path),
         f="mp4",
         pix_fmt="yuv420p",
@@ -166,7 +174,7 @@ def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
         map_metadata=-1,
         map_chapters=-1,
         **{"flags:v": "+bitexact"},
-        **codec_opts,
+        **_codec_options(spec),
     )
     return ffmpeg.get_args(out)
 

@@ -29,13 +29,19 @@ from dagster import (
 from robotrace_assets import catalog, layout
 from robotrace_assets.derivatives.media import DerivativeError, DerivativeSet, make_derivatives
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
-from robotrace_assets.derivatives.publish import DerivativeFile, PublishError, publish
+from robotrace_assets.derivatives.publish import (
+    DerivativeFile,
+    PublishedDerivative,
+    PublishError,
+    publish,
+)
 from robotrace_assets.objectstore.client import pin_headers
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import confirm_unchanged, require_proven
 from robotrace_assets.records.errors import RecordError
-from robotrace_assets.records.segments import load_segment
+from robotrace_assets.records.proofs import ProofRecord
+from robotrace_assets.records.segments import SegmentRecord, load_segment
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
@@ -91,6 +97,76 @@ def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
     return files
 
 
+def _make_pinned(
+    store: ObjectStoreResource,
+    alerts: AlertsResource,
+    proof: ProofRecord,
+    row: SegmentRecord,
+    out_dir: Path,
+) -> DerivativeSet:
+    """The derivatives made from the proven bytes only; a failure caused by a replaced or
+    deleted source is reported (and the proof marked stale) as that, not as an ffmpeg error."""
+    # Pinned to the proven bytes: every request ffmpeg makes carries If-Match on the proven
+    # ETag, so an object replaced since the proof answers 412 instead of feeding other bytes.
+    url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
+    try:
+        return make_derivatives(
+            url,
+            out_dir,
+            CURRENT_PROFILE,
+            duration_hint_s=row.duration_s,
+            headers=pin_headers(proof.row["etag"]),
+        )
+    except DerivativeError as error:
+        if not (unchanged := confirm_unchanged(store, alerts, proof)).passed:
+            raise DerivativeError(unchanged.description) from None
+        raise error
+
+
+def _lineage(segment_id: str, row: SegmentRecord, proof: ProofRecord) -> dict[str, str]:
+    """What every derivative of the segment records about its source and how it was made."""
+    return {
+        "source_segment_id": segment_id,
+        "source_key": row.raw_key,
+        "source_sha256": proof.row["sha256"],
+        "profile_version": CURRENT_PROFILE.version,
+        "profile_fingerprint": CURRENT_PROFILE.fingerprint(),
+    }
+
+
+def _publish_set(
+    store: ObjectStoreResource, made: DerivativeSet, row: SegmentRecord, lineage: dict[str, str]
+) -> list[PublishedDerivative]:
+    prefix = layout.derivative_prefix(
+        row.tenant_id, row.media_session_id, lineage["source_segment_id"], made.profile.version
+    )
+    return publish(
+        store.client(),
+        store.bucket_name,
+        _files(made, prefix),
+        source_segment_id=lineage["source_segment_id"],
+        source_key=lineage["source_key"],
+        source_sha256=lineage["source_sha256"],
+        profile_version=lineage["profile_version"],
+        profile_fingerprint=lineage["profile_fingerprint"],
+        expiry_days=store.derivative_expiry_days,
+        tagging=not store.is_r2,  # R2 has no object tagging; metadata carries it
+    )
+
+
+def _write_records(
+    store: ObjectStoreResource,
+    segment_id: str,
+    made: DerivativeSet,
+    published: list[PublishedDerivative],
+    lineage: dict[str, str],
+) -> None:
+    rows = [{**asdict(p), **lineage} for p in published]
+    store.write_record(catalog.DERIVATIVES, segment_id, rows)
+    probe = asdict(made.probe)
+    store.write_record(catalog.MEDIA_PROBES, segment_id, [{"segment_id": segment_id, **probe}])
+
+
 def derive_segment(
     context: AssetExecutionContext,
     store: ObjectStoreResource,
@@ -99,51 +175,23 @@ def derive_segment(
 ) -> SegmentDerivatives:
     proof = require_proven(context.instance, store, alerts, segment_id)
     row = load_segment(store, segment_id)
-    profile = CURRENT_PROFILE
-    prefix = layout.derivative_prefix(
-        row.tenant_id, row.media_session_id, segment_id, profile.version
-    )
-    # Pinned to the proven bytes: every request ffmpeg makes carries If-Match on the proven
-    # ETag, so an object replaced since the proof answers 412 instead of feeding other bytes.
-    url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
+    lineage = _lineage(segment_id, row, proof)
     with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
-        try:
-            made = make_derivatives(
-                url,
-                Path(temp),
-                profile,
-                duration_hint_s=row.duration_s,
-                headers=pin_headers(proof.row["etag"]),
-            )
-        except DerivativeError as error:
-            if not (unchanged := confirm_unchanged(store, alerts, proof)).passed:
-                raise DerivativeError(unchanged.description) from None
-            raise error
-        published = publish(
-            store.client(),
-            store.bucket_name,
-            _files(made, prefix),
-            source_segment_id=segment_id,
-            source_key=row.raw_key,
-            source_sha256=proof.row["sha256"],
-            profile_version=profile.version,
-            profile_fingerprint=profile.fingerprint(),
-            expiry_days=store.derivative_expiry_days,
-            tagging=not store.is_r2,  # R2 has no object tagging; metadata carries it
-        )
+        made = _make_pinned(store, alerts, proof, row, Path(temp))
+        published = _publish_set(store, made, row, lineage)
         sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
-    lineage = {
-        "source_segment_id": segment_id,
-        "source_key": row.raw_key,
-        "source_sha256": proof.row["sha256"],
-        "profile_version": profile.version,
-        "profile_fingerprint": profile.fingerprint(),
-    }
-    rows = [{**asdict(p), **lineage} for p in published]
-    store.write_record(catalog.DERIVATIVES, segment_id, rows)
-    probe = asdict(made.probe)
-    store.write_record(catalog.MEDIA_PROBES, segment_id, [{"segment_id": segment_id, **probe}])
+    _write_records(store, segment_id, made, published, lineage)
+    return _segment_events(segment_id, made, published, lineage, sheet_b64)
 
+
+def _segment_events(
+    segment_id: str,
+    made: DerivativeSet,
+    published: list[PublishedDerivative],
+    lineage: dict[str, str],
+    sheet_b64: str,
+) -> SegmentDerivatives:
+    """One materialization per derivative asset of the segment, with its lineage."""
     by_kind: dict[str, list[Any]] = {}
     for item in published:
         by_kind.setdefault(item.kind, []).append(item)
@@ -213,7 +261,8 @@ def derive_segment(
         AssetSpec(
             key,
             deps=[PROVIDER_PROOF],
-            group_name="segments" if key == MEDIA_PROBE else "derivatives",
+            # One group for the one ffmpeg pass, so the group lineage reads proof -> derivatives.
+            group_name="derivatives",
             description=_DESCRIPTIONS[key],
             kinds=_KINDS[key],
             owners=OWNERS,
