@@ -349,7 +349,7 @@ def _scope(result: dict[str, Any]) -> str:
 
 
 def targets(result: dict[str, Any]) -> list[Target]:
-    """The brief's two targets for (a), judged on this run's medians."""
+    """The two targets for (a) (at most 10 s and 1.5 GB peak RSS), judged on this run's medians."""
     seconds = result["median_s"]["manifest"]
     peak = result["median_peak_bytes"]["manifest"]
     scope = _scope(result)

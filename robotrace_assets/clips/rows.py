@@ -1,4 +1,4 @@
-"""A segment's clip records: cut, signals, machine scores, the seed's clip object, provenance.
+"""A segment's clip records: cut, signals, machine scores, the clip object, provenance.
 
 Plain functions over typed records (no Dagster): the clip asset loads the records and the robot
 log, calls `clip_rows`, and writes what it returns.

@@ -1,8 +1,8 @@
 """Provider-proof records: built from a verdict, read back, re-evaluated, marked stale.
 
-A proof row is the seed's provider-proof record plus what is needed to re-evaluate it later (the
-expectation and observation as JSON) and the pins (ETag, size, last-modified) that every later
-read of the proven objects is held to.
+A proof row is the provider-proof record (the verdict and its checks) plus what is needed to
+re-evaluate it later (the expectation and observation as JSON) and the pins (ETag, size,
+last-modified) that every later read of the proven objects is held to.
 """
 
 from __future__ import annotations
