@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 from dagster import (
-    AssetCheckKey,
     AssetKey,
     AssetsDefinition,
     DagsterInstance,
@@ -170,10 +169,6 @@ def check_outcomes(instance: DagsterInstance, partition: str) -> dict[str, bool 
         evaluation = record.event.dagster_event.event_specific_data
         out[key.name] = getattr(evaluation, "passed", None)
     return out
-
-
-def check_key(name: str) -> AssetCheckKey:
-    return next(k for k in PROOF_CHECK_KEYS if k.name == name)
 
 
 def run_checks(instance: DagsterInstance, bucket: str, partition: str) -> ExecuteInProcessResult:

@@ -1,6 +1,6 @@
 """The auth dependency: API keys with scopes, and the per-key rate limit.
 
-Other routers (the LiveKit sessions API, issue 11) use it as is:
+Other routers (the LiveKit sessions API) use it as is:
 
     from robotrace_assets.api.auth import Principal, require
     from robotrace_assets.ingest.keys import SCOPE_ROBOTICS

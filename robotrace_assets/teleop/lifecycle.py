@@ -24,7 +24,6 @@ from livekit.protocol.webhook import WebhookEvent
 
 from robotrace_assets import layout
 
-ROOM_EVENTS = {"room_started", "room_finished"}
 EGRESS_EVENTS = {"egress_started", "egress_updated", "egress_ended"}
 PARTICIPANT_EVENTS = {"participant_joined", "participant_left", "participant_connection_aborted"}
 

@@ -16,7 +16,7 @@ from sqlalchemy import JSON, BigInteger, DateTime, Float, ForeignKey, Integer, S
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-# jsonb on PostgreSQL (as the seed stores metadata), JSON text on SQLite.
+# jsonb on PostgreSQL (metadata is queried there), JSON text on SQLite.
 JsonType = JSON().with_variant(JSONB(), "postgresql")
 
 

@@ -1,6 +1,6 @@
 """Engine, sessions and migrations: the interface other routers build on.
 
-Other routers (the LiveKit sessions API, issue 11) use this module as is:
+Other routers (the LiveKit sessions API) use this module as is:
 
     from robotrace_assets.api.db.models import Base         # declarative base for new tables
     from robotrace_assets.api.db.session import DbSession   # FastAPI dependency (Annotated)

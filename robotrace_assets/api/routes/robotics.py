@@ -1,4 +1,4 @@
-"""The teleop sessions API (issue 11): sessions, role tokens, the session's audit, and the
+"""The teleop sessions API: sessions, role tokens, the session's audit, and the
 LiveKit webhook. Thin: the work is in robotrace_assets.teleop.service.
 
     POST /v1/robotics/sessions                 {task_brief_id, operator_id, tier, device?, consent?}
