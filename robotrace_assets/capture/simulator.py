@@ -281,29 +281,64 @@ class CaptureSimulator:
         cfg = self.config
         defects = cfg.defects_for(session.index, index)
         seed = cfg.seed * 100_003 + session.index * 1_009 + index
+        video_path = temp / f"{segment_id}.mp4"
+        video = self._encode_video(video_path, seed, defects)
+        started = cfg.base_time + timedelta(hours=session.index, seconds=index * cfg.seconds)
+        sensors_path = temp / f"{segment_id}.sensors.parquet"
+        self._write_trajectory(sensors_path, seed, defects, started)
+        digest = digest_file(video_path, cfg.part_size)
+        if "missing_part" in defects and len(digest.parts) < 3:
+            raise SimulationError(
+                f"missing_part needs >= 3 parts but {segment_id} has {len(digest.parts)}; "
+                "raise --video-bitrate-kbps or --seconds, or lower --part-size"
+            )
+        envelope = self._segment_envelope(
+            session,
+            index,
+            segment_id,
+            started,
+            video,
+            digest,
+            digest_file(sensors_path, MIN_PART_SIZE),
+            seed,
+        )
+        validate("segment", envelope)
+        return SimulatedSegment(
+            segment_id=segment_id,
+            envelope_key=layout.segment_envelope_key(segment_id),
+            raw_key=envelope["raw"]["object_key"],
+            sensors_key=envelope["sensors"]["object_key"],
+            envelope=envelope,
+            video=video,
+            digest=digest,
+            defects=defects,
+        )
+
+    def _encode_video(self, path: Path, seed: int, defects: set[str]) -> VideoInfo:
+        cfg = self.config
         frames = int(cfg.seconds * cfg.fps)
         dropped = (
             tuple(range(frames // 3, frames // 3 + max(3, frames // 20)))
             if "dropped_frames" in defects
             else ()
         )
-        video_path = temp / f"{segment_id}.mp4"
-        video = encode_synthetic_video(
-            video_path,
-            replace(
-                VideoSpec(
-                    seconds=cfg.seconds,
-                    fps=cfg.fps,
-                    width=cfg.width,
-                    height=cfg.height,
-                    codec=cfg.codec,
-                    seed=seed,
-                    dropped_frames=dropped,
-                ),
-                **({"bitrate_kbps": cfg.video_bitrate_kbps} if cfg.video_bitrate_kbps else {}),
-            ),
+        spec = VideoSpec(
+            seconds=cfg.seconds,
+            fps=cfg.fps,
+            width=cfg.width,
+            height=cfg.height,
+            codec=cfg.codec,
+            seed=seed,
+            dropped_frames=dropped,
         )
-        started = cfg.base_time + timedelta(hours=session.index, seconds=index * cfg.seconds)
+        if cfg.video_bitrate_kbps:
+            spec = replace(spec, bitrate_kbps=cfg.video_bitrate_kbps)
+        return encode_synthetic_video(path, spec)
+
+    def _write_trajectory(
+        self, path: Path, seed: int, defects: set[str], started: datetime
+    ) -> None:
+        cfg = self.config
         trajectory = synthesize_trajectory(
             TrajectorySpec(
                 seconds=cfg.seconds,
@@ -315,21 +350,25 @@ class CaptureSimulator:
                 start_time_ns=int(started.timestamp() * 1e9),
             )
         )
-        sensors_path = temp / f"{segment_id}.sensors.parquet"
-        write_parquet(trajectory, sensors_path)
-        sensors_digest = digest_file(sensors_path, MIN_PART_SIZE)
-        digest = digest_file(video_path, cfg.part_size)
-        if "missing_part" in defects and len(digest.parts) < 3:
-            raise SimulationError(
-                f"missing_part needs >= 3 parts but {segment_id} has {len(digest.parts)}; "
-                "raise --video-bitrate-kbps or --seconds, or lower --part-size"
-            )
+        write_parquet(trajectory, path)
+
+    def _segment_envelope(
+        self,
+        session: SimulatedSession,
+        index: int,
+        segment_id: str,
+        started: datetime,
+        video: VideoInfo,
+        digest: FileDigest,
+        sensors_digest: FileDigest,
+        seed: int,
+    ) -> dict[str, Any]:
+        """The segment envelope a capture client writes for these files."""
+        cfg = self.config
         tenant = session.tenant_id
-        raw_key = layout.raw_video_key(tenant, session.media_session_id, segment_id)
-        sensors_key = layout.raw_sensors_key(tenant, session.media_session_id, segment_id)
         steps = session.envelope["task"]["steps"]
         step_len = cfg.seconds / len(steps)
-        envelope = {
+        return {
             "schema_version": SCHEMA_VERSION,
             "media_session_id": session.media_session_id,
             "segment_id": segment_id,
@@ -340,7 +379,7 @@ class CaptureSimulator:
             "ended_at": _iso(started + timedelta(seconds=cfg.seconds)),
             "boundary_reason": "task_step" if index + 1 < cfg.segments else "end_of_session",
             "raw": {
-                "object_key": raw_key,
+                "object_key": layout.raw_video_key(tenant, session.media_session_id, segment_id),
                 "size_bytes": digest.size,
                 "sha256": digest.sha256_hex,
                 "content_type": video.content_type,
@@ -351,7 +390,7 @@ class CaptureSimulator:
                 "frames": video.frames,
             },
             "sensors": {
-                "object_key": sensors_key,
+                "object_key": layout.raw_sensors_key(tenant, session.media_session_id, segment_id),
                 "size_bytes": sensors_digest.size,
                 "sha256": sensors_digest.sha256_hex,
                 "format": "parquet",
@@ -371,17 +410,6 @@ class CaptureSimulator:
                 for i, label in enumerate(steps)
             ],
         }
-        validate("segment", envelope)
-        return SimulatedSegment(
-            segment_id=segment_id,
-            envelope_key=layout.segment_envelope_key(segment_id),
-            raw_key=raw_key,
-            sensors_key=sensors_key,
-            envelope=envelope,
-            video=video,
-            digest=digest,
-            defects=defects,
-        )
 
     def _upload_segment(self, segment: SimulatedSegment, temp: Path) -> None:
         # The envelope goes first, as a client opens its upload: until the raw object is
