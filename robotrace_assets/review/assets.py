@@ -22,7 +22,6 @@ from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.guard import require_proven
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
-from robotrace_assets.ui_metadata import OWNERS, catalog_table
 from robotrace_assets.review.decisions import (
     APPROVED,
     NEEDS_REVIEW,
@@ -32,6 +31,7 @@ from robotrace_assets.review.decisions import (
     fold,
     parse_decision,
 )
+from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 CLIP_REVIEW = AssetKey(["review", "clip_review"])
 REVIEW_COMPLETE = AssetKey(["review", "review_complete"])
