@@ -202,6 +202,8 @@ def test_cli_delivers_and_refuses_unknown_buyers(
     assert cli(["deliver", "nobody"]) == 2
     assert cli(["deliver", "acme", "--delivery-id", "../escape"]) == 2
     assert cli(["deliver", "acme", "--delivery-id", "cli1"]) == 0
+    # The UI names the run's job (not __ephemeral_asset_job__).
+    assert instance.get_runs(limit=1)[0].job_name == "buyer_delivery_job"
     manifest = _manifest(store_for(bucket), delivery_id="cli1")
     assert verify_manifest(manifest, hmac_key=LOCAL_DEV_KEY) == []
 
