@@ -1,7 +1,8 @@
 """The robotrace_assets code location, top to bottom.
 
-    intake sensor ──> sessions/media_session                        (per media session)
-                 └──> segments/segment -> segments/segment_parts    (per segment)
+    intake sensor ──> media_session_job: sessions/media_session     (per media session)
+                 └──> segment_pipeline_job, one run per segment:
+                      segments/segment -> segments/segment_parts
       raw/segment_video ──> proof/provider_proof [+ 7 blocking checks]
                             -> review_derivatives: derivatives/proxy, derivatives/thumbnails,
                                derivatives/contact_sheet, segments/media_probe (one ffmpeg pass)
@@ -25,14 +26,17 @@ from robotrace_assets.delivery.assets import buyer_delivery
 from robotrace_assets.delivery.jobs import buyer_delivery_job
 from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.derivatives.sensors import derivative_refresh_sensor, review_derivatives_job
+from robotrace_assets.intake.jobs import segment_pipeline_job
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import resources_from_env
 from robotrace_assets.review.assets import clip_review, review_sets
+from robotrace_assets.review.jobs import clip_review_job, review_sets_job
 from robotrace_assets.review.sensors import review_decision_sensor, review_sets_sensor
 from robotrace_assets.segments.assets import raw_segment_video, segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
+from robotrace_assets.sessions.jobs import media_session_job
 from robotrace_assets.sessions.sensors import media_session_rollup_sensor
 from robotrace_assets.ui_metadata import with_code_references
 
@@ -53,7 +57,15 @@ defs = Definitions(
         ]
     ),
     asset_checks=[provider_proof_checks],
-    jobs=[provider_proof_recheck_job, review_derivatives_job, buyer_delivery_job],
+    jobs=[
+        segment_pipeline_job,
+        media_session_job,
+        clip_review_job,
+        review_sets_job,
+        provider_proof_recheck_job,
+        review_derivatives_job,
+        buyer_delivery_job,
+    ],
     sensors=[
         capture_intake_sensor,
         media_session_rollup_sensor,

@@ -12,27 +12,13 @@ from dagster import (
 )
 
 from robotrace_assets.alerts.notify import Alert
-from robotrace_assets.clips.assets import CLIPS
-from robotrace_assets.derivatives.assets import DERIVATIVE_KEYS
 from robotrace_assets.intake.discovery import QUARANTINE, Discovery, Intake, IntakeCursor
+from robotrace_assets.intake.jobs import SEGMENT_RUN_ASSETS, segment_pipeline_job
 from robotrace_assets.partitions import media_session_partitions, segment_partitions
-from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
-from robotrace_assets.review.assets import CLIP_REVIEW
-from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sessions.assets import MEDIA_SESSION
+from robotrace_assets.sessions.jobs import media_session_job
 from robotrace_assets.settings import sensor_interval_s
-
-# One run per segment proves it and, only if every blocking proof check passes, derives,
-# clips and scores it.
-SEGMENT_RUN_ASSETS = [
-    SEGMENT,
-    SEGMENT_PARTS,
-    PROVIDER_PROOF,
-    *DERIVATIVE_KEYS,
-    CLIPS,
-    CLIP_REVIEW,
-]
 
 
 def report_unusable(
@@ -62,7 +48,7 @@ def report_unusable(
     name="capture_intake_sensor",
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
-    asset_selection=[MEDIA_SESSION, *SEGMENT_RUN_ASSETS],
+    jobs=[media_session_job, segment_pipeline_job],
     description="Lists new inbox entries in the capture bucket (StartAfter the cursor), "
     "registers media-session and segment partitions, and requests one run per new envelope "
     "or completed upload. Run keys carry the object's ETag, so nothing runs twice.",
@@ -80,6 +66,7 @@ def capture_intake_sensor(
         runs[run_key] = RunRequest(
             run_key=run_key,
             partition_key=session.media_session_id,
+            job_name=media_session_job.name,
             asset_selection=[MEDIA_SESSION],
             tags={"robotrace/media_session": session.media_session_id},
         )
@@ -88,6 +75,7 @@ def capture_intake_sensor(
         runs[run_key] = RunRequest(
             run_key=run_key,
             partition_key=segment.segment_id,
+            job_name=segment_pipeline_job.name,
             asset_selection=SEGMENT_RUN_ASSETS,
             tags={"robotrace/segment": segment.segment_id, "robotrace/io": "heavy"},
         )

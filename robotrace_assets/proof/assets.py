@@ -37,6 +37,7 @@ PROVIDER_PROOF = AssetKey(["proof", "provider_proof"])
     kinds={"s3", "parquet"},
     owners=OWNERS,
     metadata=catalog_table(catalog.PROOFS),
+    code_version=rules.RULES_VERSION,
     op_tags={"robotrace/io": "heavy"},  # deploy/ limits concurrent full-object reads by this tag
     description="Provider proof of the raw object: HEAD with ChecksumMode plus a full streaming "
     "read (SHA-256 and per-part MD5). Its checks block proxy, review and delivery.",

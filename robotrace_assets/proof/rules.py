@@ -43,6 +43,9 @@ CHECK_DESCRIPTIONS = {
     "since its proof was recorded (ETag, size, last-modified).",
 }
 CHECK_NAMES: tuple[str, ...] = tuple(CHECK_DESCRIPTIONS)
+# Bump when a rule above changes what it accepts: the provider_proof asset's code version, so
+# the UI shows which proofs were made under older rules.
+RULES_VERSION = "2026.11-9checks"
 
 VERIFIED = "verified"
 MISMATCH = "mismatch"

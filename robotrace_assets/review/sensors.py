@@ -18,6 +18,7 @@ from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW, REGRESSION_BANK, REVIEW_COMPLETE
 from robotrace_assets.review.decisions import DecisionError
 from robotrace_assets.review.filing import file_decision
+from robotrace_assets.review.jobs import clip_review_job, review_sets_job
 from robotrace_assets.settings import sensor_interval_s
 
 
@@ -25,7 +26,7 @@ from robotrace_assets.settings import sensor_interval_s
     name="review_decision_sensor",
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
-    asset_selection=[CLIP_REVIEW],
+    job=clip_review_job,
     description="Picks up reviewer decisions written to robotics/decisions/ (by `robotrace "
     "review` or any tool), validates them, files them under their segment (append-only) and "
     "re-reviews that segment. An invalid decision is refused and alerted, never applied.",
@@ -71,7 +72,7 @@ def review_decision_sensor(
     name="review_sets_sensor",
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
-    asset_selection=[REVIEW_COMPLETE, REGRESSION_BANK],
+    job=review_sets_job,
     description="Rebuilds the review-complete set and the regression bank after segment reviews.",
 )
 def review_sets_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:

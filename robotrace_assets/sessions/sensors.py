@@ -12,6 +12,7 @@ from dagster import (
 
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.sessions.assets import MEDIA_SESSION
+from robotrace_assets.sessions.jobs import media_session_job
 from robotrace_assets.settings import sensor_interval_s
 
 
@@ -19,7 +20,7 @@ from robotrace_assets.settings import sensor_interval_s
     name="media_session_rollup_sensor",
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
-    asset_selection=[MEDIA_SESSION],
+    job=media_session_job,
     description="Re-materializes a media session after any of its segments is proven.",
 )
 def media_session_rollup_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:

@@ -25,6 +25,7 @@ from robotrace_assets_tests.helpers import (
     check_outcomes,
     failure_messages,
     materialized,
+    resources_for,
     run_assets,
     simulate,
     store_for,
@@ -188,7 +189,7 @@ def test_one_segment_claimed_by_two_sessions_counts_once(s3, bucket, instance, d
             [media_session],
             partition_key=session.media_session_id,
             instance=instance,
-            resources={"object_store": store},
+            resources={**resources_for(bucket), "object_store": store},
         ).success
     mine = store.read_record(catalog.SESSIONS, owner.media_session_id)[0]
     theirs = store.read_record(catalog.SESSIONS, claimant.media_session_id)[0]

@@ -24,7 +24,7 @@ from dagster import DagsterInstance
 from robotrace_assets import layout
 from robotrace_assets.capture.simulator import SimulatedSegment
 from robotrace_assets.columns import CATALOG_COLUMNS
-from robotrace_assets.intake.sensors import SEGMENT_RUN_ASSETS
+from robotrace_assets.intake.jobs import SEGMENT_RUN_ASSETS
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.metadata import FAILED, PASSED, PROOF_STATE_TAG
 from robotrace_assets.settings import PROJECT_ROOT

@@ -1,0 +1,17 @@
+"""The review jobs the review sensors launch."""
+
+from dagster import AssetSelection, define_asset_job
+
+from robotrace_assets.review.assets import CLIP_REVIEW, REGRESSION_BANK, REVIEW_COMPLETE
+
+clip_review_job = define_asset_job(
+    "clip_review_job",
+    selection=AssetSelection.assets(CLIP_REVIEW),
+    description="One segment's clips re-reviewed with every filed reviewer decision.",
+)
+
+review_sets_job = define_asset_job(
+    "review_sets_job",
+    selection=AssetSelection.assets(REVIEW_COMPLETE, REGRESSION_BANK),
+    description="The review-complete set and the regression bank, rebuilt from all reviews.",
+)
