@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint format bench store-stop clean
+.PHONY: demo test lint format bench screenshots store-stop clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# The UI test against a real dagster-webserver, photographing into the committed copies.
+screenshots: $(STAMP)
+	ROBOTRACE_SCREENSHOTS_DIR=$(CURDIR)/docs/screenshots $(BIN)/python -m pytest robotrace_assets_tests/ui -q
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.run
