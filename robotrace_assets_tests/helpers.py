@@ -186,6 +186,21 @@ def run_checks(instance: DagsterInstance, bucket: str, partition: str) -> Execut
     )
 
 
+def run_segment_pipeline(
+    instance: DagsterInstance, bucket: str, segment_id: str
+) -> ExecuteInProcessResult:
+    """One segment through `segment_pipeline_job`, the named job the intake sensor launches."""
+    from robotrace_assets.definitions import defs
+
+    instance.add_dynamic_partitions("segment", [segment_id])
+    return defs.resolve_job_def("segment_pipeline_job").execute_in_process(
+        partition_key=segment_id,
+        instance=instance,
+        resources=resources_for(bucket),
+        raise_on_error=False,
+    )
+
+
 def failure_messages(result: ExecuteInProcessResult) -> str:
     return "\n".join(
         str(event.step_failure_data.error.message)

@@ -45,6 +45,11 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
     assert added["media_session"] == {s.media_session_id for s in sessions}
     assert added["segment"] == {g.segment_id for s in sessions for g in s.segments}
     segment_run = next(r for r in result.run_requests if r.run_key.startswith("segment:"))
+    # Named jobs, so the UI says what a run is (not Dagster's hidden asset job).
+    assert segment_run.job_name == "segment_pipeline_job"
+    assert {r.job_name for r in result.run_requests if r.run_key.startswith("session:")} == {
+        "media_session_job"
+    }
     assert {k.to_user_string() for k in segment_run.asset_selection} == {
         "segments/segment",
         "segments/segment_parts",

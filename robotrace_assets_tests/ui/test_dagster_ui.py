@@ -25,12 +25,11 @@ from dagster import DagsterInstance
 from robotrace_assets import layout
 from robotrace_assets.capture.simulator import SimulatedSegment
 from robotrace_assets.columns import CATALOG_COLUMNS
-from robotrace_assets.intake.jobs import SEGMENT_RUN_ASSETS
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.metadata import FAILED, PASSED, PROOF_STATE_TAG
 from robotrace_assets.settings import PROJECT_ROOT
 from robotrace_assets_tests.conftest import drop_bucket
-from robotrace_assets_tests.helpers import check_outcomes, run_assets, simulate
+from robotrace_assets_tests.helpers import check_outcomes, run_segment_pipeline, simulate
 from robotrace_assets_tests.ui import queries
 from robotrace_assets_tests.ui.browser import chromium_page, find_chromium
 from robotrace_assets_tests.ui.webserver import Webserver, dagster_webserver
@@ -90,9 +89,10 @@ def batch(local_store: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         # Segment 0 proves but one of its clips jerks; segment 1 is corrupted after upload.
         session = simulate(s3, bucket, "jerk_spike@0.0", "corrupt_after_upload@0.1", segments=2)[0]
         clean, corrupt = session.segments
-        assert run_assets(instance, bucket, SEGMENT_RUN_ASSETS, clean.segment_id).success
-        assert not run_assets(instance, bucket, SEGMENT_RUN_ASSETS, corrupt.segment_id).success
+        assert run_segment_pipeline(instance, bucket, clean.segment_id).success
+        assert not run_segment_pipeline(instance, bucket, corrupt.segment_id).success
         assert check_outcomes(instance, corrupt.segment_id)[rules.SHA256] is False
+        assert {run.job_name for run in instance.get_runs()} == {"segment_pipeline_job"}
         env = {**os.environ, "DAGSTER_HOME": str(home), "ROBOTRACE_BUCKET": bucket}
         workspace = PROJECT_ROOT / "workspace.yaml"
         with dagster_webserver(workspace, env, tmp / "webserver.log") as web:
