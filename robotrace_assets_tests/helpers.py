@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -219,3 +222,14 @@ def trajectory_jerk_peak(table, hz: float) -> float:
     t = (host - host[0]) / 1e9
     xyz = np.column_stack([table.column(c).to_numpy() for c in ("ee_x", "ee_y", "ee_z")])
     return float(jerk_series(t, xyz, hz).max())
+
+
+def stop_process_group(process: subprocess.Popen) -> None:
+    """Stop a Dagster process started in its own session (daemon, webserver) and its children:
+    SIGTERM, then SIGKILL if it has not exited within 30 s."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -7,7 +7,6 @@ clean; a corrupted one is blocked and alerted; its media session is rolled up.
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof import rules
 from robotrace_assets.sessions.assets import MEDIA_SESSION
 from robotrace_assets.settings import PROJECT_ROOT
-from robotrace_assets_tests.helpers import check_outcomes, simulate, store_for
+from robotrace_assets_tests.helpers import check_outcomes, simulate, stop_process_group, store_for
 
 DEADLINE_S = 240
 
@@ -107,11 +106,6 @@ def test_daemon_discovers_proves_blocks_and_alerts(s3, bucket, tmp_path: Path) -
         row = store_for(bucket).read_record(catalog.SESSIONS, session.media_session_id)[0]
         assert row["segments_declared"] == 2
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_process_group(daemon)
         instance.dispose()
         shutil.rmtree(home / "storage", ignore_errors=True)

@@ -3,7 +3,6 @@ and the backfill's runs remake exactly the stale segments' derivatives with the 
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sessions.sensors import media_session_rollup_sensor
 from robotrace_assets.settings import PROJECT_ROOT
-from robotrace_assets_tests.helpers import run_assets, simulate
+from robotrace_assets_tests.helpers import run_assets, simulate, stop_process_group
 
 DEADLINE_S = 360
 PROVE = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF]
@@ -95,11 +94,6 @@ def test_daemon_backfills_the_stale_segments(s3, bucket, tmp_path: Path) -> None
         # Both segments in one run: the BackfillPolicy packs consecutive partitions.
         assert len(runs) == 1
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        try:
-            daemon.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(daemon.pid, signal.SIGKILL)
-            daemon.wait()
+        stop_process_group(daemon)
         instance.dispose()
         shutil.rmtree(home / "storage", ignore_errors=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -15,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import requests
+
+from robotrace_assets_tests.helpers import stop_process_group
 
 WORKSPACE_QUERY = """
 { workspaceOrError { ... on Workspace { locationEntries {
@@ -65,12 +65,7 @@ def dagster_webserver(
         _wait_loaded(server, process, log, timeout_s)
         yield server
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop_process_group(process)
 
 
 def _wait_loaded(
