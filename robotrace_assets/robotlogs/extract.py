@@ -24,6 +24,7 @@ __all__ = ["Collector", "StreamSamples"]
 
 _NS_PER_S = 1_000_000_000
 _MAX_SEC = 9_000_000_000  # int64 nanoseconds overflow a little after 9.2e9 s
+_MAX_NS = 2**63 - 1
 # Where the usual messages keep their vector: PoseStamped, PoseWithCovarianceStamped,
 # TransformStamped, a bare Pose; WrenchStamped, a bare Wrench; JointState.
 _DEFAULT_FIELDS: dict[str, tuple[str, ...]] = {
@@ -157,6 +158,9 @@ class Collector:
             names = self._names_get(message)[0] if self._names_get is not None else None
         except (AttributeError, KeyError, TypeError, IndexError) as error:
             raise self._fail(f"message {self.count}: field missing ({error})") from None
+        # MCAP times are uint64: a corrupt record can carry one past int64 nanoseconds.
+        if not (0 <= log_time <= _MAX_NS and 0 <= publish_time <= _MAX_NS):
+            raise self._fail(f"message {self.count}: record time out of range")
         if self._stamp_kind == "publish_time":
             row = (publish_time, *row)
         self._rows.append(row)

@@ -91,8 +91,9 @@ def test_truncated_mcap_is_refused_not_read_partially(good_mcap: bytes) -> None:
         assert caught.value.topic is None and "MCAP truncated" in caught.value.reason
 
 
-def _streamed(data: bytes) -> bytes:
-    """The same messages as a streaming writer leaves them: no chunks, no index, no summary."""
+def _streamed(data: bytes, last_log_time: int | None = None) -> bytes:
+    """The same messages as a streaming writer leaves them: no chunks, no index, no summary
+    (and, when given, another log time on the last message)."""
     out = io.BytesIO()
     writer = McapWriter(
         out,
@@ -106,7 +107,8 @@ def _streamed(data: bytes) -> bytes:
     writer.start("ros2", "test")
     schemas: dict[int, int] = {}
     channels: dict[int, int] = {}
-    for schema, channel, message in make_reader(io.BytesIO(data)).iter_messages():
+    records = list(make_reader(io.BytesIO(data)).iter_messages())
+    for n, (schema, channel, message) in enumerate(records, start=1):
         assert schema is not None
         if schema.id not in schemas:
             schemas[schema.id] = writer.register_schema(schema.name, schema.encoding, schema.data)
@@ -114,11 +116,18 @@ def _streamed(data: bytes) -> bytes:
             channels[channel.id] = writer.register_channel(
                 channel.topic, channel.message_encoding, schemas[schema.id]
             )
-        writer.add_message(
-            channels[channel.id], message.log_time, message.data, message.publish_time
-        )
+        log_time = message.log_time
+        if last_log_time is not None and n == len(records):
+            log_time = last_log_time
+        writer.add_message(channels[channel.id], log_time, message.data, message.publish_time)
     writer.finish()
     return out.getvalue()
+
+
+def test_record_time_beyond_int64_is_refused(good_mcap: bytes) -> None:
+    # MCAP stores log times as uint64; int64 nanoseconds end in 2262.
+    with pytest.raises(RobotLogError, match="record time out of range"):
+        read_robot_log(_streamed(good_mcap, last_log_time=2**64 - 1), "mcap", TOPIC_MAP)
 
 
 def test_complete_mcap_without_summary_is_scanned(good_mcap: bytes) -> None:
