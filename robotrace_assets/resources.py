@@ -161,10 +161,12 @@ def _env_or(env: Mapping[str, str], name: str, fallback: str | None) -> Any:
     return EnvVar(name) if env.get(name, "").strip() else fallback
 
 
-def object_store_from_env(env: Mapping[str, str] = os.environ) -> ObjectStoreResource:
+def object_store_from_env(
+    env: Mapping[str, str] = os.environ, settings: Settings | None = None
+) -> ObjectStoreResource:
     # Settings resolves what the variables alone do not say: the R2 endpoint from the account
     # id, and the embedded store's loopback endpoint and credentials when nothing is set.
-    settings = Settings.from_env(env)
+    settings = settings or Settings.from_env(env)
     return ObjectStoreResource(
         endpoint_url=settings.endpoint_url,
         bucket=_env_or(env, "ROBOTRACE_BUCKET", settings.bucket),
@@ -184,29 +186,21 @@ def open_object_store(env: Mapping[str, str] = os.environ) -> ObjectStoreResourc
     return object_store_from_env(env).process_config_and_initialize()
 
 
-def alerts_from_env(env: Mapping[str, str] = os.environ) -> AlertsResource:
-    settings = Settings.from_env(env)
-    return AlertsResource(
-        alerts_file=str(settings.alerts_file),
-        webhook_url=_env_or(env, "ROBOTRACE_ALERT_WEBHOOK_URL", None),
-        slack_token=_env_or(env, "ROBOTRACE_SLACK_TOKEN", None),
-        slack_channel=settings.slack_channel,
-    )
-
-
-def manifest_signing_from_env(env: Mapping[str, str] = os.environ) -> ManifestSigningResource:
-    settings = Settings.from_env(env)
-    return ManifestSigningResource(
-        hmac_key=_env_or(env, "ROBOTRACE_MANIFEST_SIGNING_KEY", None),
-        ed25519_key_file=settings.manifest_ed25519_key,
-        key_id=settings.manifest_key_id,
-    )
-
-
 def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, ConfigurableResource]:
-    """Every resource the code location binds, by the key its assets and sensors ask for."""
+    """Every resource the code location binds, by the key its assets and sensors ask for; the
+    environment is read once, when the code location loads."""
+    settings = Settings.from_env(env)
     return {
-        "object_store": object_store_from_env(env),
-        "alerts": alerts_from_env(env),
-        "manifest_signing": manifest_signing_from_env(env),
+        "object_store": object_store_from_env(env, settings),
+        "alerts": AlertsResource(
+            alerts_file=str(settings.alerts_file),
+            webhook_url=_env_or(env, "ROBOTRACE_ALERT_WEBHOOK_URL", None),
+            slack_token=_env_or(env, "ROBOTRACE_SLACK_TOKEN", None),
+            slack_channel=settings.slack_channel,
+        ),
+        "manifest_signing": ManifestSigningResource(
+            hmac_key=_env_or(env, "ROBOTRACE_MANIFEST_SIGNING_KEY", None),
+            ed25519_key_file=settings.manifest_ed25519_key,
+            key_id=settings.manifest_key_id,
+        ),
     }

@@ -126,7 +126,7 @@ def clip(
                     "segment_id": segment_id,
                     "media_session_id": row.media_session_id,
                     # Decisions name the bytes they judged; they never carry over to others.
-                    "source_sha256": proof.row["sha256"],
+                    "source_sha256": proof.sha256,
                 }
             ).encode(),
             layout.JSON_CONTENT_TYPE,

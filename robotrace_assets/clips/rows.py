@@ -100,10 +100,10 @@ def _provenance(
     return {
         **session.provenance(),
         "raw_key": segment.raw_key,
-        "raw_sha256": proof.row["sha256"],  # the SHA-256 the proof read: what was judged
+        "raw_sha256": proof.sha256,  # the SHA-256 the proof read: what was judged
         "proof_integrity_status": proof.status,
-        "proof_verified_at": proof.row["verified_at"],
-        "proof_request_id": proof.row["request_id"],
+        "proof_verified_at": proof.verified_at,
+        "proof_request_id": proof.request_id,
     }
 
 

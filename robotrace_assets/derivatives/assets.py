@@ -128,7 +128,7 @@ def _lineage(segment_id: str, row: SegmentRecord, proof: ProofRecord) -> dict[st
     return {
         "source_segment_id": segment_id,
         "source_key": row.raw_key,
-        "source_sha256": proof.row["sha256"],
+        "source_sha256": proof.row["sha256"],  # verified: the proof read every byte
         "profile_version": CURRENT_PROFILE.version,
         "profile_fingerprint": CURRENT_PROFILE.fingerprint(),
     }

@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.proof import rules
-from robotrace_assets.records.segments import SegmentRecord
 from robotrace_assets.records.store import RecordStore
+
+if TYPE_CHECKING:  # segments.py reads proofs to refuse a conflicting envelope
+    from robotrace_assets.records.segments import SegmentRecord
 
 
 def declared_objects(envelope: dict[str, Any]) -> tuple[rules.ObjectExpectation, ...]:
@@ -125,6 +127,19 @@ class ProofRecord:
     @property
     def etag(self) -> str | None:
         return self.row.get("etag")
+
+    @property
+    def sha256(self) -> str | None:
+        """The SHA-256 of the raw video as the proof read it."""
+        return self.row.get("sha256")
+
+    @property
+    def verified_at(self) -> str | None:
+        return self.row.get("verified_at")
+
+    @property
+    def request_id(self) -> str | None:
+        return self.row.get("request_id")
 
     @property
     def failed_checks(self) -> list[str]:

@@ -13,6 +13,7 @@ from robotrace_assets import catalog, layout
 from robotrace_assets.envelopes import SegmentEnvelope, changed_fields
 from robotrace_assets.records.errors import RecordMissing
 from robotrace_assets.records.loading import load_envelope
+from robotrace_assets.records.proofs import load_proof
 from robotrace_assets.records.store import RecordStore
 
 
@@ -126,8 +127,8 @@ def envelope_conflict(
 ) -> EnvelopeConflict | None:
     """Once a segment is proven its envelope is final. A different one for the same id (other
     size, hash, key, tenant, session...) is a conflict; the same envelope again is not."""
-    proofs = store.read_record(catalog.PROOFS, envelope.segment_id)
-    if not proofs or proofs[0]["integrity_status"] not in proven_states:
+    proof = load_proof(store, envelope.segment_id)
+    if proof is None or proof.status not in proven_states:
         return None
     previous = store.read_record(catalog.SEGMENTS, envelope.segment_id)
     if not previous:
@@ -135,9 +136,7 @@ def envelope_conflict(
     changed = changed_fields(json.loads(previous[0]["envelope"]), envelope.document)
     if not changed:
         return None
-    return EnvelopeConflict(
-        envelope.segment_id, changed, proofs[0]["integrity_status"], envelope.document
-    )
+    return EnvelopeConflict(envelope.segment_id, changed, proof.status, envelope.document)
 
 
 def record_conflict(store: RecordStore, conflict: EnvelopeConflict) -> str:

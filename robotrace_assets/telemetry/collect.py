@@ -19,8 +19,10 @@ import numpy as np
 import pyarrow as pa
 
 from robotrace_assets import catalog, layout
-from robotrace_assets.envelopes import EnvelopeError, MediaSessionEnvelope
-from robotrace_assets.ids import InvalidId, check_id
+from robotrace_assets.envelopes import MediaSessionEnvelope
+from robotrace_assets.records.errors import RecordError
+from robotrace_assets.records.proofs import load_proof
+from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.records.store import RecordStore
 from robotrace_assets.robotlogs import RobotLogError, TopicMapFile, read_segment_log
 
@@ -74,10 +76,10 @@ class SessionTelemetry:
 def _proven_sha256(store: RecordStore, row: dict[str, Any]) -> str | None:
     """SHA-256 of the sensor log bytes the provider proof read (the catalog's proof record
     lists each proven object by role), else the one the envelope declared."""
-    for record in store.read_record(catalog.PROOFS, row["segment_id"]) or []:
-        for found in json.loads(record.get("objects") or "[]"):
-            if found.get("role") == "sensors" and found.get("read_sha256"):
-                return str(found["read_sha256"])
+    proof = load_proof(store, row["segment_id"])
+    found = proof.proven_object("sensors") if proof is not None else None
+    if found and found.get("read_sha256"):
+        return str(found["read_sha256"])
     return row.get("sensors_sha256")
 
 
@@ -171,13 +173,9 @@ def collect_session(
     """Read the session's records; ``topic_maps`` defaults to ``$ROBOTRACE_TOPIC_MAP_FILE``
     (only loaded when a segment's log is not Parquet)."""
     try:
-        check_id("msess", media_session_id)
-        raw = store.get_bytes(layout.session_envelope_key(media_session_id))
-        envelope = MediaSessionEnvelope.parse(raw)
-    except (InvalidId, EnvelopeError, LookupError) as error:
-        raise TelemetryError(f"media session {media_session_id}: {error}") from None
-    if envelope.media_session_id != media_session_id:
-        raise TelemetryError(f"envelope of {media_session_id} names {envelope.media_session_id}")
+        envelope = load_session_envelope(store, media_session_id)
+    except RecordError as error:
+        raise TelemetryError(str(error)) from None
     segments: list[SegmentTelemetry] = []
     missing: list[str] = []
     for segment_id in envelope.segment_ids:
