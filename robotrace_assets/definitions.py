@@ -31,9 +31,10 @@ from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import resources_from_env
-from robotrace_assets.review.assets import clip_review, review_sets
+from robotrace_assets.review.assets import clip_review
 from robotrace_assets.review.jobs import clip_review_job, review_sets_job
 from robotrace_assets.review.sensors import review_decision_sensor, review_sets_sensor
+from robotrace_assets.review.sets import review_sets
 from robotrace_assets.segments.assets import raw_segment_video, segment, segment_parts
 from robotrace_assets.sessions.assets import media_session
 from robotrace_assets.sessions.jobs import media_session_job

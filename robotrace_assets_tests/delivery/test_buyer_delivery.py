@@ -20,7 +20,8 @@ from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.objectstore.client import presign_get
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import LOCAL_DEV_KEY
-from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
+from robotrace_assets.review.assets import CLIP_REVIEW
+from robotrace_assets.review.sets import review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     failure_messages,

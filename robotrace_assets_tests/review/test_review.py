@@ -11,9 +11,10 @@ from robotrace_assets.cli import main as cli
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
 from robotrace_assets.proof.assets import PROVIDER_PROOF
-from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
+from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.decisions import Decision, DecisionError, fold, parse_decision
 from robotrace_assets.review.sensors import review_decision_sensor
+from robotrace_assets.review.sets import review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     failure_messages,

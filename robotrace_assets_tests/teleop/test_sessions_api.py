@@ -25,7 +25,8 @@ from robotrace_assets.media.ffmpeg import run_ffmpeg
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.resources import ObjectStoreResource
-from robotrace_assets.review.assets import CLIP_REVIEW, review_sets
+from robotrace_assets.review.assets import CLIP_REVIEW
+from robotrace_assets.review.sets import review_sets
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sensorlog import write_parquet
 from robotrace_assets.settings import Settings
