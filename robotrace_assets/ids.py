@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 ULID_PATTERN = r"[0-9A-HJKMNP-TV-Z]{26}"
@@ -58,6 +58,24 @@ def check_id(kind: str, value: object) -> str:
     if not is_id(kind, value):
         raise InvalidId(f"{value!r} is not a valid {kind} id (expected {kind}_<26-char ULID>)")
     return value  # type: ignore[return-value]
+
+
+def id_time(value: str) -> datetime:
+    """When the id was minted: the 48-bit millisecond time at the head of its ULID.
+
+    Segment and session ids are minted at capture, so this is the capture time without reading
+    a record; lifecycle ages and the daily partitions of the review sets key off it.
+    """
+    ulid_part = value.rsplit("_", 1)[-1]
+    millis = 0
+    for char in ulid_part[:10]:
+        millis = millis * 32 + CROCKFORD.index(char)
+    return datetime.fromtimestamp(millis / 1000, tz=UTC)
+
+
+def id_day(value: str) -> str:
+    """The UTC day (YYYY-MM-DD) the id was minted."""
+    return id_time(value).strftime("%Y-%m-%d")
 
 
 def derived_id(kind: str, parent_id: str, salt: str) -> str:

@@ -27,6 +27,12 @@ def sensor_interval_s() -> int:
     return max(1, int(value)) if value.isdigit() else 30
 
 
+def intake_batch_size() -> int:
+    """Most segments per intake run under a burst (1 turns batching off)."""
+    value = os.environ.get("ROBOTRACE_INTAKE_BATCH_SIZE", "").strip()
+    return max(1, int(value)) if value.isdigit() else 25
+
+
 class SettingsError(ValueError):
     """The environment does not describe a usable object store."""
 
