@@ -228,10 +228,14 @@ def main(argv: list[str] | None = None) -> int:
     delivery_cli.register(commands)
     from robotrace_assets.robotlogs import cli as robotlogs_cli
     from robotrace_assets.telemetry import cli as telemetry_cli
+    from robotrace_assets.topology import cli as topology_cli
 
     telemetry_cli.register(commands)
     robotlogs_cli.register(commands)
+    topology_cli.register(commands)
     args = parser.parse_args(argv)
+    if args.command in topology_cli.COMMANDS:
+        return topology_cli.run(args)
     if args.command in api_cli.COMMANDS:
         return api_cli.run(args)
     if args.command in clips_cli.COMMANDS:
