@@ -28,6 +28,7 @@ from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.derivatives.sensors import derivative_refresh_sensor, review_derivatives_job
 from robotrace_assets.intake.jobs import segment_pipeline_job
 from robotrace_assets.intake.sensors import capture_intake_sensor
+from robotrace_assets.lifecycle.sensors import partition_archival_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import resources_from_env
@@ -75,6 +76,7 @@ defs = Definitions(
         run_failure_alert_sensor,
         review_decision_sensor,
         review_sets_sensor,
+        partition_archival_sensor,
     ],
     # Read from the environment once, when the code location loads; secrets stay EnvVars.
     resources=resources_from_env(),

@@ -21,6 +21,7 @@ from pydantic import PrivateAttr
 from robotrace_assets import catalog, layout
 from robotrace_assets.alerts.notify import Alert, Delivery, deliver
 from robotrace_assets.delivery.manifest.signing import Ed25519Signer, HmacSigner, Signer
+from robotrace_assets.lifecycle.settings import lifecycle_from_env
 from robotrace_assets.objectstore.client import (
     GET_URL_TTL_S,
     NOT_FOUND_CODES,
@@ -203,4 +204,5 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Configu
             ed25519_key_file=settings.manifest_ed25519_key,
             key_id=settings.manifest_key_id,
         ),
+        "lifecycle": lifecycle_from_env(env),  # archive age and per-tick cap
     }
