@@ -9,6 +9,12 @@ from collections.abc import Iterable, Mapping
 
 from dagster import AssetsDefinition, RunRequest
 
+# A ranged intake run records one check evaluation per segment (batching.check_each); the
+# evaluation names the materialization it looked at through this record type, unexported.
+from dagster._core.definitions.asset_checks.asset_check_evaluation import (
+    AssetCheckEvaluationTargetMaterializationData as CheckTarget,
+)
+
 # A sensor asks the sensor daemon for a backfill (not a run) with
 # RunRequest.for_asset_graph_subset, and that constructor takes this type, which Dagster keeps
 # out of its public API. Only `backfill_request` below touches it.
@@ -32,6 +38,7 @@ __all__ = [
     "AssetCheckExecutionRecord",
     "AssetCheckExecutionRecordStatus",
     "BulkActionStatus",
+    "CheckTarget",
     "PartitionKeyFilter",
     "backfill_request",
 ]

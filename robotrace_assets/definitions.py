@@ -27,7 +27,7 @@ from robotrace_assets.delivery.jobs import buyer_delivery_job
 from robotrace_assets.derivatives.assets import review_derivatives
 from robotrace_assets.derivatives.sensors import derivative_refresh_sensor, review_derivatives_job
 from robotrace_assets.intake.jobs import segment_pipeline_job
-from robotrace_assets.intake.sensors import capture_intake_sensor
+from robotrace_assets.intake.sensors import capture_intake_sensor, intake_batch_split_sensor
 from robotrace_assets.lifecycle.sensors import partition_archival_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
@@ -70,6 +70,7 @@ defs = Definitions(
     ],
     sensors=[
         capture_intake_sensor,
+        intake_batch_split_sensor,
         media_session_rollup_sensor,
         derivative_refresh_sensor,
         proof_check_alert_sensor,

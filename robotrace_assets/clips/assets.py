@@ -4,6 +4,7 @@ safety signals, machine scores under the versioned rules, and full provenance.""
 import base64
 import hashlib
 import json
+from collections.abc import Iterator
 
 import pyarrow as pa
 from dagster import (
@@ -16,6 +17,7 @@ from dagster import (
 )
 
 from robotrace_assets import catalog, layout
+from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, materialize_each
 from robotrace_assets.clips.metadata import clip_view_metadata
 from robotrace_assets.clips.plots import clip_signal_png
 from robotrace_assets.clips.rows import clip_rows
@@ -84,6 +86,7 @@ def load_sensor_log(
 
 @asset(
     key=CLIPS,
+    backfill_policy=SEGMENT_BACKFILL_POLICY,
     partitions_def=segment_partitions,
     deps=[PROVIDER_PROOF, MEDIA_PROBE],
     group_name="clips",
@@ -96,8 +99,16 @@ def load_sensor_log(
 )
 def clip(
     context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
+) -> Iterator[MaterializeResult]:
+    yield from materialize_each(context, lambda s: cut_segment(context, object_store, alerts, s))
+
+
+def cut_segment(
+    context: AssetExecutionContext,
+    object_store: ObjectStoreResource,
+    alerts: AlertsResource,
+    segment_id: str,
 ) -> MaterializeResult:
-    segment_id = context.partition_key
     proof = require_proven(context.instance, object_store, alerts, segment_id)
     with failing_on_record_errors():
         row = load_segment(object_store, segment_id)

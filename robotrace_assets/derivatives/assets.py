@@ -1,14 +1,15 @@
 """Review derivatives of proven segments: proxy, thumbnails, contact sheet and the media probe,
 all from ONE ffmpeg decode of the raw segment streamed from a short-lived signed GET URL.
 
-Backfills run many segments per run (BackfillPolicy.multi_run): run start-up costs seconds, a
-segment's derivatives far less. In such a run each segment succeeds or fails on its own: a good
-segment is recorded as materialized (its events are logged per partition) even when a run-mate
-is bad, and the run then fails naming the bad ones. A one-segment run yields ordinary outputs.
+Backfills and intake batches run many segments per run (BackfillPolicy.multi_run; run start-up
+costs seconds, a segment's derivatives far less); batching.materialize_each gives each segment its
+own outcome: a good segment is recorded as materialized even when a run-mate is bad, and the run
+then fails naming the bad ones.
 """
 
 import base64
 import tempfile
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,8 @@ from typing import Any
 from dagster import (
     AssetExecutionContext,
     AssetKey,
-    AssetMaterialization,
     AssetSpec,
     AutomationCondition,
-    BackfillPolicy,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -27,6 +26,7 @@ from dagster import (
 )
 
 from robotrace_assets import catalog, layout
+from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, SEGMENTS_PER_RUN, materialize_each
 from robotrace_assets.derivatives.media import DerivativeError, DerivativeSet, make_derivatives
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
 from robotrace_assets.derivatives.publish import (
@@ -50,7 +50,7 @@ THUMBNAILS = AssetKey(["derivatives", "thumbnails"])
 CONTACT_SHEET = AssetKey(["derivatives", "contact_sheet"])
 MEDIA_PROBE = AssetKey(["segments", "media_probe"])
 DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE)
-SEGMENTS_PER_BACKFILL_RUN = 25
+SEGMENTS_PER_BACKFILL_RUN = SEGMENTS_PER_RUN
 
 # Blocking checks gate automation too; require_proven covers manual runs and backfills.
 PROVEN_AND_EAGER = (
@@ -75,7 +75,7 @@ _KINDS = {
 @dataclass(frozen=True)
 class SegmentDerivatives:
     segment_id: str
-    events: list[AssetMaterialization]
+    results: list[MaterializeResult]  # one per derivative asset
 
 
 def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
@@ -198,10 +198,8 @@ def _segment_events(
     proxy, sheet = by_kind["proxy"][0], by_kind["contact_sheet"][0]
     common = {k: MetadataValue.text(str(v)) for k, v in lineage.items()}
 
-    def event(key: AssetKey, metadata: dict[str, Any]) -> AssetMaterialization:
-        return AssetMaterialization(
-            asset_key=key, partition=segment_id, metadata={**common, **metadata}
-        )
+    def event(key: AssetKey, metadata: dict[str, Any]) -> MaterializeResult:
+        return MaterializeResult(asset_key=key, metadata={**common, **metadata})
 
     return SegmentDerivatives(
         segment_id,
@@ -272,43 +270,29 @@ def _segment_events(
                 catalog.MEDIA_PROBES if key == MEDIA_PROBE else catalog.DERIVATIVES
             ),
             automation_condition=PROVEN_AND_EAGER,
-            skippable=True,  # materializations are logged per segment (see module docstring)
         )
         for key in DERIVATIVE_KEYS
     ],
     partitions_def=segment_partitions,
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=SEGMENTS_PER_BACKFILL_RUN),
+    backfill_policy=SEGMENT_BACKFILL_POLICY,
     op_tags={"robotrace/io": "heavy"},
 )
 def review_derivatives(
     context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
-):
-    if len(context.partition_keys) == 1:
-        # One segment (the sensor's runs, a manual run): ordinary outputs, so the clips and the
-        # review downstream run in the same run.
-        segment_id = context.partition_keys[0]
-        try:
-            made = derive_segment(context, object_store, alerts, segment_id)
-        except (DerivativeError, PublishError, RecordError) as error:
-            raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
-        for event in made.events:
-            yield MaterializeResult(asset_key=event.asset_key, metadata=event.metadata)
-        return
-    failures: dict[str, str] = {}
-    for segment_id in context.partition_keys:
-        try:
-            made = derive_segment(context, object_store, alerts, segment_id)
-        except (Failure, DerivativeError, PublishError, RecordError) as error:
-            message = error.description if isinstance(error, Failure) else str(error)
-            failures[segment_id] = message or type(error).__name__
-            context.log.error(f"{segment_id}: {failures[segment_id]}")
-            continue
-        for materialization in made.events:
-            context.log_event(materialization)
-    if failures:
-        raise Failure(
-            description=f"{len(failures)} of {len(context.partition_keys)} segments have no "
-            "derivatives: " + "; ".join(f"{k}: {v}" for k, v in failures.items()),
-            metadata={"failed_segments": MetadataValue.json(failures)},
-            allow_retries=False,
-        )
+) -> Iterator[MaterializeResult]:
+    yield from materialize_each(
+        context, lambda s: derivative_results(context, object_store, alerts, s)
+    )
+
+
+def derivative_results(
+    context: AssetExecutionContext,
+    store: ObjectStoreResource,
+    alerts: AlertsResource,
+    segment_id: str,
+) -> list[MaterializeResult]:
+    try:
+        made = derive_segment(context, store, alerts, segment_id)
+    except (DerivativeError, PublishError, RecordError) as error:
+        raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
+    return made.results

@@ -1,5 +1,7 @@
 """The provider-proof asset: what the store holds for a segment, and whether it agrees."""
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -9,6 +11,7 @@ from dagster import (
 )
 
 from robotrace_assets import catalog
+from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, materialize_each
 from robotrace_assets.failures import failing_on_record_errors
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof import rules
@@ -31,6 +34,7 @@ PROVIDER_PROOF = AssetKey(["proof", "provider_proof"])
 
 @asset(
     key=PROVIDER_PROOF,
+    backfill_policy=SEGMENT_BACKFILL_POLICY,
     partitions_def=segment_partitions,
     deps=[SEGMENT, SEGMENT_PARTS, RAW_VIDEO],
     group_name="proof",
@@ -44,9 +48,15 @@ PROVIDER_PROOF = AssetKey(["proof", "provider_proof"])
 )
 def provider_proof(
     context: AssetExecutionContext, object_store: ObjectStoreResource
+) -> Iterator[MaterializeResult]:
+    yield from materialize_each(context, lambda s: prove_segment(context, object_store, s))
+
+
+def prove_segment(
+    context: AssetExecutionContext, object_store: ObjectStoreResource, segment_id: str
 ) -> MaterializeResult:
     with failing_on_record_errors():
-        segment = load_segment(object_store, context.partition_key)
+        segment = load_segment(object_store, segment_id)
     expect = expectation(segment)
     catalog_parts = object_store.read_record(catalog.PARTS, expect.segment_id) or []
     obs, extra = observe(object_store.client(), object_store.bucket_name, expect, catalog_parts)

@@ -17,12 +17,13 @@ from dagster import (
     multi_asset_check,
 )
 
+from robotrace_assets.batching import check_each
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import mark_stale
 from robotrace_assets.proof.observe import current_objects
-from robotrace_assets.records.proofs import load_proof
+from robotrace_assets.records.proofs import ProofRecord, load_proof
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 
 PROOF_CHECK_SPECS = [
@@ -54,42 +55,53 @@ def provider_proof_checks(
     object_store: ObjectStoreResource,
     alerts: AlertsResource,
 ) -> Iterator[AssetCheckResult]:
-    segment_id = context.partition_key
     selected = {key.name for key in context.selected_asset_check_keys}
+    yield from check_each(
+        context.op_execution_context,
+        PROVIDER_PROOF,
+        context.op_execution_context.partition_keys,
+        lambda segment_id: check_segment(object_store, alerts, segment_id, selected),
+    )
+
+
+def check_segment(
+    object_store: ObjectStoreResource, alerts: AlertsResource, segment_id: str, selected: set[str]
+) -> list[AssetCheckResult]:
+    """The selected proof checks of one segment, re-evaluated from its recorded proof."""
     record = load_proof(object_store, segment_id)
     if record is None:
-        for name in rules.CHECK_NAMES:
-            if name in selected:
-                yield _result(
-                    rules.Finding(
-                        name,
-                        False,
-                        "a proof record",
-                        None,
-                        "no provider proof recorded for this segment",
-                    )
-                )
-        return
+        why = "no provider proof recorded for this segment"
+        return [
+            _result(rules.Finding(name, False, "a proof record", None, why))
+            for name in rules.CHECK_NAMES
+            if name in selected
+        ]
     expect = record.expectation()
     findings = {f.check: f for f in rules.evaluate(expect, record.observation()).findings}
     if rules.UNCHANGED in selected:
-        if rules.key_is_safe(expect)[0]:
-            pins = record.pins()
-            now = current_objects(object_store.client(), object_store.bucket_name, pins)
-            findings[rules.UNCHANGED] = rules.check_unchanged(pins, now)
-            if not findings[rules.UNCHANGED].passed and record.status == rules.VERIFIED:
-                mark_stale(object_store, alerts, record, findings[rules.UNCHANGED])
-        else:
-            findings[rules.UNCHANGED] = rules.Finding(
-                rules.UNCHANGED,
-                False,
-                "an object inside the tenant prefix",
-                expect.object_key,
-                "not inspected: key is outside its tenant prefix",
-            )
-    for name in rules.CHECK_NAMES:
-        if name in selected:
-            yield _result(findings[name])
+        findings[rules.UNCHANGED] = _unchanged(object_store, alerts, record)
+    return [_result(findings[name]) for name in rules.CHECK_NAMES if name in selected]
+
+
+def _unchanged(
+    object_store: ObjectStoreResource, alerts: AlertsResource, record: ProofRecord
+) -> rules.Finding:
+    """HEAD the proven objects again: a replacement since the proof marks it stale."""
+    expect = record.expectation()
+    if not rules.key_is_safe(expect)[0]:
+        return rules.Finding(
+            rules.UNCHANGED,
+            False,
+            "an object inside the tenant prefix",
+            expect.object_key,
+            "not inspected: key is outside its tenant prefix",
+        )
+    pins = record.pins()
+    now = current_objects(object_store.client(), object_store.bucket_name, pins)
+    finding = rules.check_unchanged(pins, now)
+    if not finding.passed and record.status == rules.VERIFIED:
+        mark_stale(object_store, alerts, record, finding)
+    return finding
 
 
 # Re-runs the checks alone (no re-read of the bytes): catches objects replaced or deleted after

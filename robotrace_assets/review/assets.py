@@ -2,6 +2,7 @@
 review-complete set that delivery draws from, and the regression bank of rejected clips."""
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from dagster import (
@@ -14,6 +15,7 @@ from dagster import (
 )
 
 from robotrace_assets import catalog, layout
+from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, materialize_each
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.guard import require_proven
@@ -94,6 +96,7 @@ def reviewed_row(clip: dict[str, Any], decisions: list[Decision]) -> dict[str, A
 
 @asset(
     key=CLIP_REVIEW,
+    backfill_policy=SEGMENT_BACKFILL_POLICY,
     partitions_def=segment_partitions,
     deps=[CLIPS],
     group_name="review",
@@ -105,8 +108,16 @@ def reviewed_row(clip: dict[str, Any], decisions: list[Decision]) -> dict[str, A
 )
 def clip_review(
     context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
+) -> Iterator[MaterializeResult]:
+    yield from materialize_each(context, lambda s: review_segment(context, object_store, alerts, s))
+
+
+def review_segment(
+    context: AssetExecutionContext,
+    object_store: ObjectStoreResource,
+    alerts: AlertsResource,
+    segment_id: str,
 ) -> MaterializeResult:
-    segment_id = context.partition_key
     require_proven(context.instance, object_store, alerts, segment_id)
     clips = object_store.read_record(catalog.CLIPS, segment_id)
     if clips is None:

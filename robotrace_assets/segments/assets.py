@@ -1,5 +1,7 @@
 """Segment assets: the validated envelope and the multipart part table, one partition each."""
 
+from collections.abc import Iterator
+
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -12,6 +14,7 @@ from dagster import (
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.alerts.notify import Alert
+from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, materialize_each
 from robotrace_assets.envelopes import SegmentEnvelope
 from robotrace_assets.failures import failing_on_record_errors
 from robotrace_assets.partitions import segment_partitions
@@ -74,6 +77,7 @@ def refuse_if_conflicting(
 
 @asset(
     key=SEGMENT,
+    backfill_policy=SEGMENT_BACKFILL_POLICY,
     partitions_def=segment_partitions,
     group_name="segments",
     kinds={"s3", "parquet"},
@@ -83,11 +87,15 @@ def refuse_if_conflicting(
 )
 def segment(
     context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
+) -> Iterator[MaterializeResult]:
+    yield from materialize_each(context, lambda s: record_segment(object_store, alerts, s))
+
+
+def record_segment(
+    object_store: ObjectStoreResource, alerts: AlertsResource, segment_id: str
 ) -> MaterializeResult:
     with failing_on_record_errors():
-        envelope = load_segment_envelope(
-            object_store, context.partition_key, object_store.known_tenants
-        )
+        envelope = load_segment_envelope(object_store, segment_id, object_store.known_tenants)
     refuse_if_conflicting(object_store, alerts, envelope)
     record = SegmentRecord.from_envelope(envelope)
     key = object_store.write_record(catalog.SEGMENTS, envelope.segment_id, [record.to_row()])
@@ -108,6 +116,7 @@ def segment(
 
 @asset(
     key=SEGMENT_PARTS,
+    backfill_policy=SEGMENT_BACKFILL_POLICY,
     partitions_def=segment_partitions,
     deps=[SEGMENT, RAW_VIDEO],
     group_name="segments",
@@ -119,9 +128,13 @@ def segment(
 )
 def segment_parts(
     context: AssetExecutionContext, object_store: ObjectStoreResource
-) -> MaterializeResult:
+) -> Iterator[MaterializeResult]:
+    yield from materialize_each(context, lambda s: record_parts(object_store, s))
+
+
+def record_parts(object_store: ObjectStoreResource, segment_id: str) -> MaterializeResult:
     with failing_on_record_errors():
-        row = load_segment(object_store, context.partition_key)
+        row = load_segment(object_store, segment_id)
     client, bucket, key = object_store.client(), object_store.bucket_name, row.raw_key
     layout_ok = True
     try:
