@@ -158,6 +158,7 @@ def deliver(args: argparse.Namespace, settings: Settings) -> int:
     from robotrace_assets.resources import resources_from_env
 
     delivery_id = args.delivery_id or datetime.now(UTC).strftime("d%Y%m%dt%H%M%S")
+    window = {"from_day": args.from_day, "to_day": args.to_day}  # None: the 7 days to today
     try:
         if args.buyer not in load_buyers():
             print(f"unknown buyer {args.buyer}", file=sys.stderr)
@@ -175,6 +176,8 @@ def deliver(args: argparse.Namespace, settings: Settings) -> int:
             instance=instance,
             resources=resources_from_env(),
             raise_on_error=False,
+            # The capture-day window, stored with the delivery on its first run.
+            run_config={"ops": {"delivery__buyer_delivery": {"config": window}}},
         )
     if not result.success:
         print(
@@ -219,13 +222,17 @@ def main(argv: list[str] | None = None) -> int:
     ship = commands.add_parser("deliver", help="materialize a buyer delivery now")
     ship.add_argument("buyer")
     ship.add_argument("--delivery-id", help="default: d<UTC timestamp>")
+    ship.add_argument("--from", dest="from_day", metavar="DAY", help="first capture day")
+    ship.add_argument("--to", dest="to_day", metavar="DAY", help="last capture day (default today)")
     from robotrace_assets.api import cli as api_cli
     from robotrace_assets.clips import cli as clips_cli
     from robotrace_assets.delivery import cli as delivery_cli
+    from robotrace_assets.lifecycle import cli as lifecycle_cli
 
     api_cli.register(commands)
     clips_cli.register(commands)
     delivery_cli.register(commands)
+    lifecycle_cli.register(commands)
     from robotrace_assets.robotlogs import cli as robotlogs_cli
     from robotrace_assets.telemetry import cli as telemetry_cli
     from robotrace_assets.topology import cli as topology_cli
@@ -242,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
         return clips_cli.run(args)
     if args.command in delivery_cli.COMMANDS:
         return delivery_cli.run(args)
+    if args.command in lifecycle_cli.COMMANDS:
+        return lifecycle_cli.run(args)
     if args.command in telemetry_cli.COMMANDS:
         return telemetry_cli.run(args)
     if args.command in robotlogs_cli.COMMANDS:

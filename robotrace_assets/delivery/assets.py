@@ -4,10 +4,17 @@ It selects clips by the rules in delivery/eligibility.py, proves every segment i
 the shared proof gate (and re-verifies its derivatives), delivers by the buyer's method, checks
 what was delivered, and writes a signed export manifest (JSON and Parquet) beside it.
 Materializing the same delivery again delivers the same bytes and keeps the same manifest.
+
+The candidate pool is the review-complete set of the delivery's window of capture days only
+(review/shards.py reads those days' shards, never the whole set). The window is fixed at the
+first materialization (run config, `robotrace deliver --from/--to`, else the DEFAULT_WINDOW_DAYS
+ending that day) and recorded in the catalog table delivery_windows (outside the buyer's
+prefix), so a re-materialization reads the same days.
 """
 
 import hashlib
 import json
+from dataclasses import asdict
 from datetime import UTC, datetime
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -16,6 +23,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetKey,
+    Config,
     Failure,
     MaterializeResult,
     MetadataValue,
@@ -25,10 +33,13 @@ from dagster import (
 from robotrace_assets import catalog, layout
 from robotrace_assets.columns import DELIVERY_MANIFEST_COLUMNS
 from robotrace_assets.delivery.buyers import (
+    WINDOWS_TABLE,
     Buyer,
     BuyerConfigError,
+    DeliveryWindow,
     load_buyers,
     parse_delivery_partition,
+    window,
 )
 from robotrace_assets.delivery.eligibility import ProofState, Selection, select
 from robotrace_assets.delivery.manifest.build import build_manifest
@@ -50,10 +61,43 @@ from robotrace_assets.partitions import delivery_partitions
 from robotrace_assets.proof.guard import proof_gate
 from robotrace_assets.records.segments import load_segment
 from robotrace_assets.resources import AlertsResource, ManifestSigningResource, ObjectStoreResource
-from robotrace_assets.review.assets import ALL, REVIEW_COMPLETE
+from robotrace_assets.review.assets import REVIEW_COMPLETE
+from robotrace_assets.review.shards import read_days
 from robotrace_assets.ui_metadata import OWNERS, column_schema
 
 BUYER_DELIVERY = AssetKey(["delivery", "buyer_delivery"])
+
+
+class DeliveryConfig(Config):
+    """The capture-day window (YYYY-MM-DD, inclusive), given on the first materialization."""
+
+    from_day: str | None = None
+    to_day: str | None = None
+
+
+def delivery_window(
+    store: ObjectStoreResource, partition: str, config: DeliveryConfig
+) -> DeliveryWindow:
+    """The window recorded for the delivery (catalog table delivery_windows, outside the
+    buyer's prefix); on its first materialization, the one asked for (or the default), recorded.
+    Asking a made delivery for another window is refused."""
+    try:
+        asked = window(config.from_day, config.to_day) if config.from_day or config.to_day else None
+        rows = store.read_record(WINDOWS_TABLE, partition)
+        stored = window(rows[0]["from_day"], rows[0]["to_day"]) if rows else None
+    except BuyerConfigError as error:
+        raise Failure(str(error), allow_retries=False) from None
+    if stored is not None:
+        if asked is not None and asked != stored:
+            raise Failure(
+                f"this delivery was made for {stored.from_day}..{stored.to_day}; "
+                f"use a new delivery id for {asked.from_day}..{asked.to_day}",
+                allow_retries=False,
+            )
+        return stored
+    chosen = asked or window(None, None)
+    store.write_record(WINDOWS_TABLE, partition, [asdict(chosen)])
+    return chosen
 
 
 def proof_states(
@@ -92,7 +136,11 @@ def proof_states(
 @asset(
     key=BUYER_DELIVERY,
     partitions_def=delivery_partitions,
-    deps=[REVIEW_COMPLETE, AssetDep(PROXY, partition_mapping=AllPartitionMapping())],
+    # Lineage only: the delivery reads its window's days and its own segments' records.
+    deps=[
+        AssetDep(REVIEW_COMPLETE, partition_mapping=AllPartitionMapping()),
+        AssetDep(PROXY, partition_mapping=AllPartitionMapping()),
+    ],
     group_name="delivery",
     kinds={"s3", "parquet", "json"},
     owners=OWNERS,
@@ -104,20 +152,22 @@ def proof_states(
 )
 def buyer_delivery(
     context: AssetExecutionContext,
+    config: DeliveryConfig,
     object_store: ObjectStoreResource,
     alerts: AlertsResource,
     manifest_signing: ManifestSigningResource,
 ) -> MaterializeResult:
     buyer_id, delivery_id, buyer = _buyer(context.partition_key)
-    pool = object_store.read_record(catalog.REVIEW_COMPLETE, ALL) or []
+    prefix = layout.delivery_prefix(buyer_id, delivery_id)
+    days = delivery_window(object_store, context.partition_key, config)
+    pool = read_days(object_store, catalog.REVIEW_COMPLETE, days.days())
     # With no proof states yet, every clip that passes the business rules lands in
     # proof_blocked: exactly the segments that must be proven for this buyer.
     scope = select(pool, buyer, {})
     in_scope = {e.segment_id for e in scope.proof_blocked}
     states, records, rows, derivatives = proof_states(context, object_store, alerts, in_scope)
     selection = select(pool, buyer, states)
-    _refuse_unless_deliverable(buyer_id, selection)
-    prefix = layout.delivery_prefix(buyer_id, delivery_id)
+    _refuse_unless_deliverable(buyer_id, selection, days)
     try:
         artifacts = _artifacts(object_store, buyer, selection, rows, records, derivatives, prefix)
         delivered_keys, done = deliver(object_store, buyer, artifacts, prefix)
@@ -139,6 +189,8 @@ def buyer_delivery(
     return MaterializeResult(
         metadata={
             "buyer_id": buyer_id,
+            "window": f"{days.from_day}..{days.to_day}",
+            "candidate_clips": len(pool),
             "proof_policy": buyer.proof_policy,
             "format": buyer.format,
             "method": buyer.method,
@@ -168,7 +220,7 @@ def _buyer(partition_key: str) -> tuple[str, str, Buyer]:
     return buyer_id, delivery_id, buyer
 
 
-def _refuse_unless_deliverable(buyer_id: str, selection: Selection) -> None:
+def _refuse_unless_deliverable(buyer_id: str, selection: Selection, days: DeliveryWindow) -> None:
     """The strict proof policy: one clip in scope failing its proof stops the whole delivery."""
     if selection.blocked:
         lines = sorted({f"{e.segment_id}: {'; '.join(e.reasons)}" for e in selection.proof_blocked})
@@ -180,7 +232,8 @@ def _refuse_unless_deliverable(buyer_id: str, selection: Selection) -> None:
         )
     if not selection.eligible:
         raise Failure(
-            f"nothing eligible for {buyer_id}: {len(selection.excluded)} excluded, "
+            f"nothing eligible for {buyer_id} in capture days {days.from_day}..{days.to_day}: "
+            f"{len(selection.excluded)} excluded, "
             f"{len(selection.proof_blocked)} excluded for proof",
             metadata={"excluded": MetadataValue.json(json.loads(exclusions_document(selection)))},
         )

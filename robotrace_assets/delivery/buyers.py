@@ -11,6 +11,7 @@ import json
 import os
 import re
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 EXAMPLE = Path(__file__).with_name("buyers.example.json")
@@ -99,3 +100,39 @@ def parse_delivery_partition(key: str) -> tuple[str, str]:
     if not separator or not BUYER_ID.match(buyer_id) or not DELIVERY_ID.match(delivery_id):
         raise BuyerConfigError(f"delivery partition {key!r} is not <buyer_id>--<delivery_id>")
     return buyer_id, delivery_id
+
+
+DEFAULT_WINDOW_DAYS = 7  # without --from/--to: the week of capture days ending today (UTC)
+MAX_WINDOW_DAYS = 366  # a delivery reads one LIST per day and one GET per segment shard
+WINDOWS_TABLE = "delivery_windows"  # catalog table: the window each delivery was made for
+
+
+@dataclass(frozen=True)
+class DeliveryWindow:
+    """The capture days a delivery draws its candidate clips from, inclusive (UTC)."""
+
+    from_day: str
+    to_day: str
+
+    def days(self) -> list[str]:
+        start, end = date.fromisoformat(self.from_day), date.fromisoformat(self.to_day)
+        return [(start + timedelta(days=n)).isoformat() for n in range((end - start).days + 1)]
+
+
+def window(from_day: str | None, to_day: str | None, today: date | None = None) -> DeliveryWindow:
+    """A checked window; a missing end defaults to today, a missing start to DEFAULT_WINDOW_DAYS
+    before the end."""
+    try:
+        end = date.fromisoformat(to_day) if to_day else (today or datetime.now(UTC).date())
+        start = (
+            date.fromisoformat(from_day)
+            if from_day
+            else end - timedelta(days=DEFAULT_WINDOW_DAYS - 1)
+        )
+    except ValueError as error:
+        raise BuyerConfigError(f"delivery window: {error} (use YYYY-MM-DD)") from None
+    if start > end:
+        raise BuyerConfigError(f"delivery window: {start} is after {end}")
+    if (end - start).days + 1 > MAX_WINDOW_DAYS:
+        raise BuyerConfigError(f"delivery window: more than {MAX_WINDOW_DAYS} days")
+    return DeliveryWindow(start.isoformat(), end.isoformat())

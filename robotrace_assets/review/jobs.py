@@ -13,5 +13,6 @@ clip_review_job = define_asset_job(
 review_sets_job = define_asset_job(
     "review_sets_job",
     selection=AssetSelection.assets(REVIEW_COMPLETE, REGRESSION_BANK),
-    description="The review-complete set and the regression bank, rebuilt from all reviews.",
+    description="One capture day of the review-complete set and the regression bank: the "
+    "segments named in its run config (what review_sets_sensor sends), else the whole day.",
 )

@@ -1,9 +1,13 @@
-"""Review sensors: reviewer decisions from the bucket, and the review-set rollup."""
+"""Review sensors: reviewer decisions from the bucket, and the review sets by capture day."""
+
+import hashlib
+import json
 
 from botocore.exceptions import ClientError
 from dagster import (
     AssetRecordsFilter,
     DefaultSensorStatus,
+    RunConfig,
     RunRequest,
     SensorEvaluationContext,
     SensorResult,
@@ -14,11 +18,14 @@ from dagster import (
 from robotrace_assets import layout
 from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.intake.discovery import Discovery, IntakeCursor, poll_new_keys
+from robotrace_assets.partitions import REVIEW_DAYS_START, review_day_partitions
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
-from robotrace_assets.review.assets import CLIP_REVIEW, REGRESSION_BANK, REVIEW_COMPLETE
+from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.decisions import DecisionError
 from robotrace_assets.review.filing import file_decision
 from robotrace_assets.review.jobs import clip_review_job, review_sets_job
+from robotrace_assets.review.sets import MAX_SEGMENTS_PER_RUN, OP_NAME, ReviewSetsConfig
+from robotrace_assets.review.shards import group_by_day
 from robotrace_assets.settings import sensor_interval_s
 
 
@@ -68,28 +75,69 @@ def review_decision_sensor(
     )
 
 
+REVIEW_DAY_TAG = "robotrace/review_day"
+REVIEWS_PER_TICK = 1000  # clip-review materializations read per tick (the rest: next tick)
+
+
+def _sets_cursor(text: str | None) -> tuple[str | None, list[str]]:
+    """(Dagster's event cursor, segments waiting for their day). An older cursor was the bare
+    event cursor string."""
+    if not text:
+        return None, []
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return text, []
+    if not isinstance(doc, dict):
+        return text, []
+    return doc.get("events"), list(doc.get("waiting") or [])
+
+
 @sensor(
     name="review_sets_sensor",
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
     job=review_sets_job,
-    description="Rebuilds the review-complete set and the regression bank after segment reviews.",
+    description="After segment reviews, updates the review-complete set and the regression "
+    "bank of each capture day touched: one run per day (several for a busy day), naming the "
+    "segments whose review changed, so a run rewrites only their shards.",
 )
 def review_sets_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    events, waiting = _sets_cursor(context.cursor)
     result = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=CLIP_REVIEW),
-        limit=1000,
-        cursor=context.cursor,
+        limit=REVIEWS_PER_TICK,
+        cursor=events,
         ascending=True,
     )
-    if not result.records:
+    if not result.records and not waiting:
         return SkipReason("no new clip reviews")
-    newest = result.records[-1].storage_id
+    changed = [r.partition_key for r in result.records if r.partition_key] + waiting
+    last_day = review_day_partitions.get_last_partition_key() or REVIEW_DAYS_START
+    days, waiting = group_by_day(changed, REVIEW_DAYS_START, last_day)
+    if waiting:
+        context.log.warning(f"{len(waiting)} segments minted after {last_day} wait for their day")
+    newest = result.records[-1].storage_id if result.records else 0
+    runs = [
+        _day_run(day, segments[start : start + MAX_SEGMENTS_PER_RUN], newest)
+        for day, segments in days.items()
+        for start in range(0, len(segments), MAX_SEGMENTS_PER_RUN)
+    ]
+    cursor = json.dumps({"events": result.cursor if result.records else events, "waiting": waiting})
     return SensorResult(
-        run_requests=[
-            RunRequest(
-                run_key=f"review_sets:{newest}", asset_selection=[REVIEW_COMPLETE, REGRESSION_BANK]
-            )
-        ],
-        cursor=result.cursor,
+        run_requests=runs,
+        cursor=cursor,
+        skip_reason=None if runs else SkipReason(f"{len(waiting)} segments wait for their day"),
+    )
+
+
+def _day_run(day: str, segments: list[str], newest: int) -> RunRequest:
+    # The key names the segments too: waiting segments released on a tick without new
+    # reviews must not collide with an earlier run's key.
+    digest = hashlib.sha256(",".join(segments).encode()).hexdigest()[:12]
+    return RunRequest(
+        run_key=f"review_sets:{day}:{newest}:{digest}",
+        partition_key=day,
+        run_config=RunConfig(ops={OP_NAME: ReviewSetsConfig(segment_ids=segments)}),
+        tags={REVIEW_DAY_TAG: day, "robotrace/segments": str(len(segments))},
     )

@@ -1,4 +1,7 @@
-"""Refresh a media session's rollup whenever one of its segments gets a new provider proof."""
+"""Refresh a media session's rollup whenever one of its segments gets a new provider proof.
+
+A tick reads only the proof materializations after its cursor and looks up only the sessions
+they name; the rollup run reads only that session's own segments' records."""
 
 from dagster import (
     AssetRecordsFilter,
@@ -38,7 +41,8 @@ def media_session_rollup_sensor(context: SensorEvaluationContext) -> SensorResul
             newest[str(session.value)] = record.storage_id
     if not result.records:
         return SkipReason("no new provider proofs")
-    known = set(context.instance.get_dynamic_partitions("media_session"))
+    # One lookup per session named (not the list of every session): a tick costs what is new.
+    instance = context.instance
     runs = [
         RunRequest(
             run_key=f"rollup:{session}:{storage_id}",
@@ -46,6 +50,6 @@ def media_session_rollup_sensor(context: SensorEvaluationContext) -> SensorResul
             asset_selection=[MEDIA_SESSION],
         )
         for session, storage_id in sorted(newest.items())
-        if session in known  # its envelope may not have been discovered yet
+        if instance.has_dynamic_partition("media_session", session)  # envelope may be unseen
     ]
     return SensorResult(run_requests=runs, cursor=result.cursor)

@@ -17,11 +17,13 @@ from robotrace_assets.delivery.manifest.read import read_manifest_json
 from robotrace_assets.delivery.manifest.rows import table_from_rows
 from robotrace_assets.delivery.manifest.verify import verify_manifest
 from robotrace_assets.derivatives.assets import PROXY
+from robotrace_assets.ids import id_day
 from robotrace_assets.objectstore.client import presign_get
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.resources import LOCAL_DEV_KEY
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.sets import review_sets
+from robotrace_assets.review.shards import day_prefix
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     failure_messages,
@@ -59,11 +61,18 @@ def _prepare(s3, bucket, instance, *defects, segments=2):
     for segment in session.segments:
         run_assets(instance, bucket, FULL, segment.segment_id)
     store = store_for(bucket)
-    assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
+    for day in sorted({id_day(segment.segment_id) for segment in session.segments}):
+        assert materialize(
+            [review_sets], partition_key=day, instance=instance, resources={"object_store": store}
+        ).success
     return session, store
 
 
-def _deliver(instance, bucket, delivery_id="d1", buyer="acme"):
+# The capture days of the simulator's sessions (its clock starts 2026-06-04 18:00 UTC).
+WINDOW = {"from_day": "2026-06-04", "to_day": "2026-06-05"}
+
+
+def _deliver(instance, bucket, delivery_id="d1", buyer="acme", window=WINDOW):
     partition = delivery_partition(buyer, delivery_id)
     instance.add_dynamic_partitions("delivery", [partition])
     return materialize(
@@ -72,6 +81,7 @@ def _deliver(instance, bucket, delivery_id="d1", buyer="acme"):
         instance=instance,
         resources=resources_for(bucket),
         raise_on_error=False,
+        run_config={"ops": {"delivery__buyer_delivery": {"config": window or {}}}},
     )
 
 
@@ -202,7 +212,8 @@ def test_cli_delivers_and_refuses_unknown_buyers(
     monkeypatch.setenv("DAGSTER_HOME", instance.root_directory)
     assert cli(["deliver", "nobody"]) == 2
     assert cli(["deliver", "acme", "--delivery-id", "../escape"]) == 2
-    assert cli(["deliver", "acme", "--delivery-id", "cli1"]) == 0
+    days = ["--from", WINDOW["from_day"], "--to", WINDOW["to_day"]]
+    assert cli(["deliver", "acme", "--delivery-id", "cli1", *days]) == 0
     # The UI names the run's job (not __ephemeral_asset_job__).
     assert instance.get_runs(limit=1)[0].job_name == "buyer_delivery_job"
     manifest = _manifest(store_for(bucket), delivery_id="cli1")
@@ -226,3 +237,31 @@ def test_mcap_delivery_carries_telemetry_beside_the_proxies(
     summary = make_reader(io.BytesIO(data)).get_summary()
     topics = {channel.topic for channel in summary.channels.values()}
     assert {"/robotrace/ee_pose", "/robotrace/clips", "/robotrace/machine_scores"} <= topics
+
+
+def test_delivery_reads_only_its_window_and_keeps_it(
+    s3, bucket, instance, tmp_path, monkeypatch
+) -> None:
+    _buyers(tmp_path, monkeypatch)
+    _session, store = _prepare(s3, bucket, instance, segments=1)
+    # A damaged shard on a day outside the window: a delivery that read it would fail.
+    outside = (
+        f"{day_prefix(catalog.REVIEW_COMPLETE, '2026-06-03')}seg_01KT9WNH80AAAAAAAAAAAAAAAA.parquet"
+    )
+    s3.put_object(Bucket=bucket, Key=outside, Body=b"not parquet")
+    result = _deliver(instance, bucket, "w1")
+    assert result.success, failure_messages(result)
+    metadata = result.asset_materializations_for_node("delivery__buyer_delivery")[0].metadata
+    assert metadata["window"].value == "2026-06-04..2026-06-05"
+    assert store.read_record("delivery_windows", "acme--w1") == [WINDOW]
+    # Again without a window: the stored one, the same manifest.
+    again = _deliver(instance, bucket, "w1", window=None)
+    assert again.success, failure_messages(again)
+    metadata = again.asset_materializations_for_node("delivery__buyer_delivery")[0].metadata
+    assert metadata["manifest_unchanged"].value is True
+    # Another window for the same delivery is refused; a window with no clips delivers nothing.
+    other = {"from_day": "2026-06-01", "to_day": "2026-06-02"}
+    refused = _deliver(instance, bucket, "w1", window=other)
+    assert not refused.success and "use a new delivery id" in failure_messages(refused)
+    empty = _deliver(instance, bucket, "w2", window=other)
+    assert not empty.success and "nothing eligible" in failure_messages(empty)

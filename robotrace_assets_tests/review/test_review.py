@@ -10,11 +10,13 @@ from robotrace_assets import catalog, layout
 from robotrace_assets.cli import main as cli
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
+from robotrace_assets.ids import id_day
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.decisions import Decision, DecisionError, fold, parse_decision
 from robotrace_assets.review.sensors import review_decision_sensor
 from robotrace_assets.review.sets import review_sets
+from robotrace_assets.review.shards import read_days
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     failure_messages,
@@ -189,11 +191,14 @@ def test_decisions_flow_from_cli_through_sensor_to_review_sets(
     assert rows[other["clip_id"]]["final_status"] == "approved"
 
     store = store_for(bucket)
-    assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
-    bank = store.read_record(catalog.REGRESSION_BANK, "all")
+    day = id_day(spiky.segment_id)
+    assert materialize(
+        [review_sets], partition_key=day, instance=instance, resources={"object_store": store}
+    ).success
+    bank = read_days(store, catalog.REGRESSION_BANK, [day])
     assert [r["clip_id"] for r in bank] == [rejected["clip_id"]]
     assert any("tray" in reason for reason in bank[0]["reasons"])
-    complete = store.read_record(catalog.REVIEW_COMPLETE, "all")
+    complete = read_days(store, catalog.REVIEW_COMPLETE, [day])
     assert other["clip_id"] in {r["clip_id"] for r in complete}
     assert rejected["clip_id"] not in {r["clip_id"] for r in complete}
 

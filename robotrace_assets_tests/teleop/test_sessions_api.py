@@ -20,6 +20,7 @@ from robotrace_assets.api.config import ApiConfig
 from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.clips.assets import CLIPS
 from robotrace_assets.derivatives.assets import PROXY
+from robotrace_assets.ids import id_day
 from robotrace_assets.ingest import keys
 from robotrace_assets.media.ffmpeg import run_ffmpeg
 from robotrace_assets.proof.assets import PROVIDER_PROOF
@@ -27,6 +28,7 @@ from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.resources import ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.sets import review_sets
+from robotrace_assets.review.shards import read_days
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets.sensorlog import write_parquet
 from robotrace_assets.settings import Settings
@@ -240,8 +242,9 @@ def deliver_lifecycle(client: TestClient, lk: LiveKitRoom, get) -> None:
 
 
 def assert_reviewed(store: ObjectStoreResource, segments: list[str], expected: dict) -> None:
-    complete = store.read_record(catalog.REVIEW_COMPLETE, "all") or []
-    bank = store.read_record(catalog.REGRESSION_BANK, "all") or []
+    days = sorted({id_day(s) for s in segments})  # the review sets are stored by capture day
+    complete = read_days(store, catalog.REVIEW_COMPLETE, days)
+    bank = read_days(store, catalog.REGRESSION_BANK, days)
     assert complete and bank
     assert {r["segment_id"] for r in complete + bank} <= set(segments)
     assert {r["segment_id"] for r in bank} == {segments[1]}  # the spike at 6 s: 2nd segment
@@ -295,7 +298,10 @@ def test_egress_recording_becomes_reviewed_clips(service, s3, bucket, instance, 
     for segment_id in segments:
         result = run_assets(instance, bucket, FULL, segment_id)
         assert result.success, failure_messages(result)
-    assert materialize([review_sets], instance=instance, resources={"object_store": store}).success
+    for day in sorted({id_day(s) for s in segments}):
+        assert materialize(
+            [review_sets], partition_key=day, instance=instance, resources={"object_store": store}
+        ).success
     expected = {
         "operator_id": OPERATOR,
         "task_brief_id": BRIEF,
