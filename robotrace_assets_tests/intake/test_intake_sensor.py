@@ -38,13 +38,17 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
     result, _ = tick(instance, bucket, None)
     keys = run_keys(result)
     assert len([k for k in keys if k.startswith("session:")]) == 2
-    assert len([k for k in keys if k.startswith("segment:")]) == 4
     added = {
         r.partitions_def_name: set(r.partition_keys) for r in result.dynamic_partitions_requests
     }
     assert added["media_session"] == {s.media_session_id for s in sessions}
     assert added["segment"] == {g.segment_id for s in sessions for g in s.segments}
-    segment_run = next(r for r in result.run_requests if r.run_key.startswith("segment:"))
+    # Four new segments at once: one ranged run over all four, in the order they were added.
+    (segment_run,) = [r for r in result.run_requests if r.run_key.startswith("segments:")]
+    first, *_, last = sorted(added["segment"])
+    assert segment_run.tags["dagster/asset_partition_range_start"] == first
+    assert segment_run.tags["dagster/asset_partition_range_end"] == last
+    assert segment_run.tags["robotrace/io"] == "heavy"
     # Named jobs, so the UI says what a run is (not Dagster's hidden asset job).
     assert segment_run.job_name == "segment_pipeline_job"
     assert {r.job_name for r in result.run_requests if r.run_key.startswith("session:")} == {
