@@ -61,11 +61,13 @@ def _instance() -> DagsterInstance:
 
 
 def run(args: argparse.Namespace) -> int:
-    from robotrace_assets.lifecycle.archive import LifecycleError
+    from robotrace_assets.lifecycle.archive import LifecycleError, kind_of
     from robotrace_assets.resources import open_object_store
 
-    store = open_object_store()
     try:
+        for entity_id in getattr(args, "ids", ()):  # malformed ids: refused before any I/O
+            kind_of(entity_id)
+        store = open_object_store()
         with _instance() as instance:
             if args.action == "reopen":
                 return _reopen(instance, store, args)
