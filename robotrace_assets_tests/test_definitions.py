@@ -44,6 +44,8 @@ def test_definitions_load() -> None:
     sensors = {s.name for s in defs.sensors or []}
     assert sensors == {
         "capture_intake_sensor",
+        "intake_batch_split_sensor",
+        "partition_archival_sensor",
         "derivative_refresh_sensor",
         "media_session_rollup_sensor",
         "proof_check_alert_sensor",
