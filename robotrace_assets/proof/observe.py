@@ -3,15 +3,17 @@
 Metadata alone cannot prove bytes (a flipped byte on disk leaves HEAD answering with the stored
 checksum), so the SHA-256 is always computed from the bytes themselves. The read is pinned to
 the HEAD's ETag (If-Match) so that a replacement mid-read fails instead of mixing two objects.
+A read cut off in transport (the store restarting) is read again from the start, a few times
+with pauses, before the bytes count as unreadable: never a verdict on part of the bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, replace
-from typing import Any
+from typing import Any, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 from urllib3.exceptions import HTTPError as Urllib3Error
@@ -32,6 +34,11 @@ from robotrace_assets.proof.rules import (
     object_key_is_safe,
 )
 from robotrace_assets.segments.parts import completed_parts
+
+T = TypeVar("T")
+# Pauses before reading again after the read broke off in transport: about a minute in all,
+# longer than a store restart takes (SeaweedFS answers again within seconds).
+READ_BACKOFF_S = (2.0, 4.0, 8.0, 16.0, 30.0)
 
 
 def head_observation(response: dict[str, Any] | None) -> Observation:
@@ -86,18 +93,16 @@ def observe(
         parts = [asdict(r) for r in records if r.status == "complete"]
     ranges = [PartRange(r["part_number"], r["offset"], r["size"]) for r in parts]
     started = time.perf_counter()
-    read_error: str | None = None
-    digest = None
-    try:
-        body = client.get_object(Bucket=bucket, Key=expect.object_key, IfMatch=f'"{base.etag}"')
-        digest = digest_chunks(body["Body"].iter_chunks(CHUNK_SIZE), ranges)
-    except ClientError as error:
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        read_error = f"GET failed: {error_code(error)} (HTTP {status})"
-    except (BotoCoreError, Urllib3Error, OSError) as error:
-        read_error = f"GET broke off: {type(error).__name__}"
+    digest, read_error, attempts = read_pinned(
+        client,
+        bucket,
+        expect.object_key,
+        base.etag or "",
+        lambda chunks: digest_chunks(chunks, ranges),
+    )
     elapsed = time.perf_counter() - started
     extra["read_seconds"] = round(elapsed, 3)
+    extra["read_attempts"] = attempts
     if digest is None:
         rows = tuple(PartRow(r.number, r.offset, r.size) for r in ranges)
         return replace(base, read_error=read_error, parts=rows, parts_source=_source(parts)), extra
@@ -140,16 +145,51 @@ def observe_object(
     )
     if not seen.exists:
         return found
+    sha, read_error, _ = read_pinned(
+        client, bucket, want.object_key, seen.etag or "", _sha256_of, with_status=False
+    )
+    if sha is None:
+        return replace(found, read_error=read_error)
+    return replace(found, read_sha256=sha)
+
+
+def _sha256_of(chunks: Iterable[bytes]) -> str:
     sha = hashlib.sha256()
-    try:
-        body = client.get_object(Bucket=bucket, Key=want.object_key, IfMatch=f'"{seen.etag}"')
-        for chunk in body["Body"].iter_chunks(CHUNK_SIZE):
-            sha.update(chunk)
-    except ClientError as error:
-        return replace(found, read_error=f"GET failed: {error_code(error)}")
-    except (BotoCoreError, Urllib3Error, OSError) as error:
-        return replace(found, read_error=f"GET broke off: {type(error).__name__}")
-    return replace(found, read_sha256=sha.hexdigest())
+    for chunk in chunks:
+        sha.update(chunk)
+    return sha.hexdigest()
+
+
+def read_pinned(
+    client: S3Client,
+    bucket: str,
+    key: str,
+    etag: str,
+    consume: Callable[[Iterable[bytes]], T],
+    *,
+    with_status: bool = True,
+    backoff_s: Sequence[float] = READ_BACKOFF_S,
+) -> tuple[T | None, str | None, int]:
+    """Read the object pinned to `etag` through `consume`: (its result or None, why not,
+    attempts). A read that breaks off in transport (the store restarting, a connection reset)
+    is started again from byte 0 after a pause, so a digest only ever covers one whole, pinned
+    read: partial bytes never reach a verdict. An HTTP error answer (412: replaced, 404, 500 on
+    a damaged object) is a finding, not retried."""
+    attempt, why = 0, None
+    for attempt, pause in enumerate((0.0, *backoff_s), start=1):
+        time.sleep(pause)
+        try:
+            body = client.get_object(Bucket=bucket, Key=key, IfMatch=f'"{etag}"')
+            return consume(body["Body"].iter_chunks(CHUNK_SIZE)), None, attempt
+        except ClientError as error:
+            status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            suffix = f" (HTTP {status})" if with_status else ""
+            return None, f"GET failed: {error_code(error)}{suffix}", attempt
+        except (BotoCoreError, Urllib3Error, OSError) as error:
+            why = f"GET broke off: {type(error).__name__}"
+    if attempt > 1:
+        why = f"{why} ({attempt} attempts)"
+    return None, why, attempt
 
 
 def session_facts(client: S3Client, bucket: str, expect: Expectation) -> SessionFacts:
