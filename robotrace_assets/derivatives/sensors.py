@@ -1,31 +1,48 @@
 """The derivative refresh: an hourly sensor that backfills proven segments whose derivatives are
 missing or were made with another profile.
 
+A tick costs what is new: it reads the proof-check executions and the proxy materializations
+recorded since its cursor, looks up only the segments they name, and keeps the proven segments
+still waiting for current derivatives in its cursor (bounded). Only when the derivative profile
+changes (its fingerprint is in the cursor), or the pending set overflows, does a tick read every
+active segment partition once (a full pass). Archived segments have left the dynamic partition
+set (robotrace_assets/lifecycle), so neither pass ever targets them.
+
 Each tick asks for one Dagster backfill (visible with its progress on the Backfills page); the
 derivatives' BackfillPolicy packs many segments into each of its runs. A sensor, not a schedule:
 the sensor daemon turns a run request for an asset graph subset into a backfill, the schedule
 daemon does not. No second backfill while one is still running.
 """
 
+from collections.abc import Iterable
+
 from dagster import (
+    AssetCheckKey,
     AssetRecordsFilter,
     DagsterInstance,
     DefaultSensorStatus,
-    RunRequest,
     SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     define_asset_job,
     sensor,
 )
 
 from robotrace_assets.dagster_compat import (
+    AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
     BulkActionStatus,
     backfill_request,
 )
 from robotrace_assets.derivatives.assets import DERIVATIVE_KEYS, PROXY, review_derivatives
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
-from robotrace_assets.derivatives.staleness import select_stale
+from robotrace_assets.derivatives.staleness import (
+    RefreshCursor,
+    Staleness,
+    pending_staleness,
+    remember,
+    select_stale,
+)
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
 
 REFRESH_TAG = "robotrace/derivative_refresh"
@@ -34,6 +51,8 @@ MISSING_TAG = "robotrace/segments_missing_derivatives"
 OUTDATED_TAG = "robotrace/segments_with_older_profile"
 REFRESH_INTERVAL_S = 3600
 PAGE = 1000
+NEW_PER_TICK = 20_000  # new events read per tick and kind; the rest next tick
+SEGMENT_PARTITIONS = "segment"
 
 review_derivatives_job = define_asset_job(
     "review_derivatives_job",
@@ -42,10 +61,14 @@ review_derivatives_job = define_asset_job(
 )
 
 
-def proven_segments(instance: DagsterInstance) -> set[str]:
-    """Segments whose every proof check passed on their latest proof (one query per check)."""
+def proven_segments(instance: DagsterInstance, segments: Iterable[str] | None = None) -> set[str]:
+    """Segments whose every proof check passed on their latest proof (one query per check); of
+    the segments given, or of all."""
     passed: dict[str, int] = {}
-    for info in instance.event_log_storage.get_asset_check_partition_info(PROOF_CHECK_KEYS):
+    keys = sorted(segments) if segments is not None else None
+    for info in instance.event_log_storage.get_asset_check_partition_info(
+        PROOF_CHECK_KEYS, partition_keys=keys
+    ):
         if (
             info.partition_key is not None
             and info.latest_execution_status == AssetCheckExecutionRecordStatus.SUCCEEDED
@@ -80,29 +103,174 @@ def refresh_in_progress(instance: DagsterInstance) -> bool:
     return any(REFRESH_TAG in backfill.tags for backfill in backfills)
 
 
+class RefreshReader:
+    """The refresh sensor's reads of the Dagster instance. `segment_reads` counts the segments
+    looked up one by one: what a tick costs beyond its two cursors."""
+
+    def __init__(self, instance: DagsterInstance) -> None:
+        self.instance = instance
+        self.segment_reads = 0
+
+    def new_check_segments(self, after: dict[str, int]) -> tuple[set[str], dict[str, int]]:
+        """Segments with a proof-check execution after the cursor, and the cursor moved on. A
+        planned execution of a run still going stops its check's cursor (it is updated in place
+        when it completes, so passing it would miss its result)."""
+        touched: set[str] = set()
+        moved = dict(after)
+        for key in PROOF_CHECK_KEYS:
+            done = after.get(key.name, 0)
+            for row in _executions_since(self.instance, key, done):
+                if row.status == AssetCheckExecutionRecordStatus.PLANNED:
+                    run = self.instance.get_run_by_id(row.run_id)
+                    if run is None or not run.is_finished:
+                        break
+                if row.partition:
+                    touched.add(row.partition)
+                done = row.id
+            moved[key.name] = done
+        return touched, moved
+
+    def new_proxies(self, after: int) -> tuple[dict[str, str | None], int]:
+        """Latest profile fingerprint of each segment with a proxy materialized after the cursor."""
+        made: dict[str, str | None] = {}
+        cursor = after
+        while len(made) < NEW_PER_TICK:
+            records = self.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=PROXY, after_storage_id=cursor),
+                limit=PAGE,
+                ascending=True,
+            ).records
+            for record in records:
+                if record.partition_key:
+                    made[record.partition_key] = _fingerprint(record)
+                cursor = record.storage_id
+            if len(records) < PAGE:
+                break
+        return made, cursor
+
+    def proven(self, segments: Iterable[str]) -> set[str]:
+        segments = sorted(set(segments))
+        self.segment_reads += len(segments)
+        return proven_segments(self.instance, segments) if segments else set()
+
+    def active(self, segments: Iterable[str]) -> set[str]:
+        segments = set(segments)
+        self.segment_reads += len(segments)
+        return {s for s in segments if self.instance.has_dynamic_partition(SEGMENT_PARTITIONS, s)}
+
+    def fingerprints(self, segments: Iterable[str]) -> dict[str, str | None]:
+        """Latest proxy fingerprint per segment; a segment without a proxy is left out."""
+        made: dict[str, str | None] = {}
+        for segment in sorted(set(segments)):
+            self.segment_reads += 1
+            records = self.instance.fetch_materializations(
+                AssetRecordsFilter(asset_key=PROXY, asset_partitions=[segment]), limit=1
+            ).records
+            if records:
+                made[segment] = _fingerprint(records[0])
+        return made
+
+    def high_water(self) -> tuple[dict[str, int], int]:
+        """The newest check execution per check and the newest proxy materialization."""
+        checks = {}
+        for key in PROOF_CHECK_KEYS:
+            rows = self.instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+            checks[key.name] = rows[0].id if rows else 0
+        records = self.instance.fetch_materializations(PROXY, limit=1).records
+        return checks, records[0].storage_id if records else 0
+
+
+def _fingerprint(record) -> str | None:
+    materialization = record.asset_materialization
+    value = materialization.metadata.get("profile_fingerprint") if materialization else None
+    return str(value.value) if value is not None else None
+
+
+def _executions_since(
+    instance: DagsterInstance, key: AssetCheckKey, after: int
+) -> list[AssetCheckExecutionRecord]:
+    """Executions of one check with id > after, oldest first (the history pages backwards)."""
+    rows: list[AssetCheckExecutionRecord] = []
+    before: int | None = None
+    while len(rows) < NEW_PER_TICK:
+        page = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=PAGE, cursor=before
+        )
+        fresh = [r for r in page if r.id > after]
+        rows.extend(fresh)
+        if len(page) < PAGE or len(fresh) < len(page):
+            break
+        before = page[-1].id
+    return sorted(rows, key=lambda r: r.id)
+
+
+def full_pass(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str) -> Staleness:
+    """Every active proven segment against every proxy's profile: after a profile change."""
+    checks, proxies = reader.high_water()  # first: what lands meanwhile is read next tick
+    instance = reader.instance
+    active = set(instance.get_dynamic_partitions(SEGMENT_PARTITIONS))
+    reader.segment_reads += len(active)
+    stale = select_stale(
+        proven_segments(instance) & active, derivative_profiles(instance), fingerprint
+    )
+    cursor.fingerprint, cursor.checks, cursor.proxies = fingerprint, checks, proxies
+    cursor.pending, cursor.full_pass = {}, False
+    remember(cursor, stale, [])
+    return stale  # all of it, even past what the cursor keeps
+
+
+def incremental(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str) -> Staleness:
+    """Only the segments named by new check executions or new proxies, then the pending ones."""
+    touched, cursor.checks = reader.new_check_segments(cursor.checks)
+    new_proxies, cursor.proxies = reader.new_proxies(cursor.proxies)
+    candidates = touched | set(new_proxies)
+    if candidates:
+        eligible = reader.proven(candidates) & reader.active(candidates)
+        made = {**reader.fingerprints(eligible - set(new_proxies)), **new_proxies}
+        stale = select_stale(eligible, made, fingerprint)
+        remember(cursor, stale, candidates - set(stale.targets))
+    return pending_staleness(cursor)
+
+
+def refresh_tick(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str) -> Staleness:
+    """The segments to backfill now; the cursor is moved on in place."""
+    if cursor.needs_full_pass(fingerprint):
+        return full_pass(reader, cursor, fingerprint)
+    return incremental(reader, cursor, fingerprint)
+
+
 @sensor(
     name="derivative_refresh_sensor",
     asset_selection=list(DERIVATIVE_KEYS),
     minimum_interval_seconds=REFRESH_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Hourly: launches one backfill of the derivatives (proxy, thumbnails, contact "
-    "sheet, media probe) of every proven segment that has none or whose derivatives were made "
-    "with another profile; skips while such a backfill is still running.",
+    "sheet, media probe) of the proven segments that have none or whose derivatives were made "
+    "with another profile. Reads only what is new since its cursor; every active segment only "
+    "after a profile change. Skips while such a backfill is still running.",
 )
-def derivative_refresh_sensor(context: SensorEvaluationContext) -> RunRequest | SkipReason:
+def derivative_refresh_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     instance = context.instance
     if refresh_in_progress(instance):
         return SkipReason("a derivative refresh backfill is still running")
-    stale = select_stale(
-        proven_segments(instance), derivative_profiles(instance), CURRENT_PROFILE.fingerprint()
-    )
+    cursor = RefreshCursor.from_json(context.cursor)
+    fingerprint = CURRENT_PROFILE.fingerprint()
+    full = cursor.needs_full_pass(fingerprint)
+    reader = RefreshReader(instance)
+    stale = refresh_tick(reader, cursor, fingerprint)
+    how = f"{'full pass' if full else 'incremental'}, {reader.segment_reads} segments read"
     if not stale.targets:
-        return SkipReason("every proven segment has derivatives of the current profile")
+        return SensorResult(
+            cursor=cursor.to_json(),
+            skip_reason=SkipReason(
+                f"every proven segment has derivatives of the current profile ({how})"
+            ),
+        )
     context.log.info(
         f"backfill for {len(stale.missing)} segments without derivatives and "
-        f"{len(stale.outdated)} with an older profile"
+        f"{len(stale.outdated)} with an older profile ({how})"
     )
-    return backfill_request(
+    request = backfill_request(
         review_derivatives,
         stale.targets,
         tags={
@@ -111,3 +279,4 @@ def derivative_refresh_sensor(context: SensorEvaluationContext) -> RunRequest | 
             OUTDATED_TAG: str(len(stale.outdated)),
         },
     )
+    return SensorResult(run_requests=[request], cursor=cursor.to_json())
