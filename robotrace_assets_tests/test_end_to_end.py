@@ -84,6 +84,14 @@ def test_daemon_discovers_proves_blocks_and_alerts(s3, bucket, tmp_path: Path) -
                 and _proof_alerted(alerts_file, corrupt.segment_id)
                 and "run_failed" in alerts_file.read_text()
                 and _materialized(instance, MEDIA_SESSION, session.media_session_id)
+                and len(
+                    [
+                        r
+                        for r in instance.get_runs()
+                        if "robotrace/split_from" in r.tags and r.is_finished
+                    ]
+                )
+                == 2
             )
             if done:
                 break
@@ -97,12 +105,16 @@ def test_daemon_discovers_proves_blocks_and_alerts(s3, bucket, tmp_path: Path) -
         assert _proof_alerted(alerts_file, corrupt.segment_id)
         kinds = {json.loads(line)["kind"] for line in alerts_file.read_text().splitlines()}
         assert "run_failed" in kinds  # the blocked run failed too, and that is alerted as well
-        # The intake sensor ran each segment once, however many ticks it made.
+        # Both segments arrived together: one batched run, however many ticks the sensor made;
+        # the corrupt one failed it, so the split sensor ran each segment once on its own.
         runs = instance.get_runs()
+        batches = [r for r in runs if r.tags.get("dagster/asset_partition_range_start")]
+        assert len(batches) == 1
         segment_runs = [r for r in runs if r.tags.get("robotrace/segment")]
         assert sorted(r.tags["robotrace/segment"] for r in segment_runs) == sorted(
             [clean.segment_id, corrupt.segment_id]
         )
+        assert {r.tags["robotrace/split_from"] for r in segment_runs} == {batches[0].run_id}
         row = store_for(bucket).read_record(catalog.SESSIONS, session.media_session_id)[0]
         assert row["segments_declared"] == 2
     finally:
