@@ -32,6 +32,7 @@ from robotrace_assets.dagster_compat import (
     AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
     BulkActionStatus,
+    PartitionKeyFilter,
     backfill_request,
 )
 from robotrace_assets.derivatives.assets import DERIVATIVE_KEYS, PROXY, review_derivatives
@@ -43,6 +44,7 @@ from robotrace_assets.derivatives.staleness import (
     remember,
     select_stale,
 )
+from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
 
 REFRESH_TAG = "robotrace/derivative_refresh"
@@ -149,9 +151,26 @@ class RefreshReader:
         return made, cursor
 
     def proven(self, segments: Iterable[str]) -> set[str]:
-        segments = sorted(set(segments))
-        self.segment_reads += len(segments)
-        return proven_segments(self.instance, segments) if segments else set()
+        """Segments whose every proof check passed after their latest proof, two indexed
+        queries each (the partition-info query filtered by partition still scans every
+        partition of the check table: measured 0.45 s per check at 10,000 segments)."""
+        return {s for s in sorted(set(segments)) if self._proven(s)}
+
+    def _proven(self, segment: str) -> bool:
+        self.segment_reads += 1
+        latest = self.instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            PROOF_CHECK_KEYS, partition_filter=PartitionKeyFilter(key=segment)
+        )
+        proofs = self.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=PROVIDER_PROOF, asset_partitions=[segment]), limit=1
+        ).records
+        if not proofs or len(latest) < len(PROOF_CHECK_KEYS):
+            return False
+        return all(
+            row.status == AssetCheckExecutionRecordStatus.SUCCEEDED
+            and (row.event.timestamp if row.event else row.create_timestamp) >= proofs[0].timestamp
+            for row in latest.values()
+        )
 
     def active(self, segments: Iterable[str]) -> set[str]:
         segments = set(segments)
