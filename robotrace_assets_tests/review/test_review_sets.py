@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from dagster import AssetMaterialization, RunConfig, build_sensor_context, materialize
 
 from robotrace_assets import catalog
+from robotrace_assets.definitions import defs
 from robotrace_assets.ids import id_day, new_id
 from robotrace_assets.partitions import REVIEW_DAYS_START
 from robotrace_assets.review.assets import CLIP_REVIEW, REGRESSION_BANK, REVIEW_COMPLETE
@@ -122,11 +123,17 @@ def test_sensor_requests_one_run_per_touched_day_with_the_changed_segments(insta
         instance.report_runless_asset_event(
             AssetMaterialization(asset_key=CLIP_REVIEW, partition=segment)
         )
-    result = review_sets_sensor(build_sensor_context(instance=instance))
-    runs = {r.partition_key: r for r in result.run_requests}
+    # evaluate_tick checks each request's day against the partitions, as the daemon does.
+    repository = defs.get_repository_def()
+    result = review_sets_sensor.evaluate_tick(
+        build_sensor_context(instance=instance, repository_def=repository)
+    )
+    runs = {str(r.partition_key): r for r in result.run_requests or []}
     assert sorted(runs) == sorted({id_day(day_one[0]), id_day(day_two)})
-    ops = runs[id_day(day_one[0])].run_config["ops"][OP_NAME]["config"]
+    ops = runs[id_day(day_one[0])].run_config["ops"][OP_NAME]["config"]  # pyright: ignore
     assert ops["segment_ids"] == sorted(day_one)
-    assert json.loads(result.cursor)["waiting"] == [future]  # no partition for its day yet
-    again = review_sets_sensor(build_sensor_context(instance=instance, cursor=result.cursor))
+    assert json.loads(result.cursor or "")["waiting"] == [future]  # no day partition yet
+    again = review_sets_sensor.evaluate_tick(
+        build_sensor_context(instance=instance, cursor=result.cursor, repository_def=repository)
+    )
     assert not again.run_requests  # nothing new; the future segment still waits
