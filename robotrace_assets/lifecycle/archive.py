@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from robotrace_assets import layout
 from robotrace_assets.ids import id_day, is_id
@@ -46,7 +46,7 @@ class LifecycleError(ValueError):
 
 class PartitionStore(Protocol):
     """The slice of a DagsterInstance that the lifecycle uses (so this module imports no
-    Dagster): membership, paging, adding."""
+    Dagster): membership, listing, adding."""
 
     def get_existing_dynamic_partitions(
         self, partitions_def_name: str, partition_keys: Sequence[str]
@@ -56,9 +56,7 @@ class PartitionStore(Protocol):
         self, partitions_def_name: str, partition_keys: Sequence[str]
     ) -> None: ...
 
-    def get_paginated_dynamic_partitions(
-        self, partitions_def_name: str, limit: int, ascending: bool, cursor: str | None = None
-    ) -> Any: ...
+    def get_dynamic_partitions(self, partitions_def_name: str) -> Sequence[str]: ...
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from robotrace_assets.ids import id_time
+from robotrace_assets.ids import CROCKFORD, id_time
 
 CLOSED = "closed"
 # Why a partition stays active; the sensor logs counts by these codes.
@@ -74,6 +74,18 @@ def cutoff(now: datetime, archive_after_days: float) -> datetime:
 
 def old_enough(entity_id: str, before: datetime) -> bool:
     return id_time(entity_id) <= before
+
+
+def mint_prefix(before: datetime) -> str:
+    """The ULID time part (10 characters) of the last millisecond at or before `before`: an id
+    was minted at or before `before` exactly when its time part sorts <= this (Crockford base32
+    sorts like the numbers it spells), so a scan compares strings instead of decoding ids."""
+    millis = (before - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(milliseconds=1)
+    chars = []
+    for _ in range(10):
+        chars.append(CROCKFORD[millis & 31])
+        millis >>= 5
+    return "".join(reversed(chars))
 
 
 def _age_reason(entity_id: str, before: datetime) -> Closure | None:

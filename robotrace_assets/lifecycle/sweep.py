@@ -1,11 +1,15 @@
 """One archival sweep: which active partitions to evaluate this tick, and what the policy says.
 
-Bounded work per tick: the walk pages through the dynamic partitions in insertion order from a
-cursor, keeps the ones minted before the cutoff, and stops at `limit` candidates or after
-`max_scan` partitions; the next tick continues where it stopped and a finished lap starts over.
-Only the active set is walked, and archival is what keeps it small. No Dagster import: the
-partition store is any object with the DagsterInstance methods used here, and record reads are
-callbacks (the sensor reads the catalog; the benchmark uses synthetic facts).
+Bounded work per tick: the sweep reads the active keys once (`get_dynamic_partitions`, one
+query, O(active): the set archival keeps bounded), keeps those minted before the cutoff, and
+evaluates at most `limit` of them in key order, which is mint order (a ULID's time comes first
+and Crockford base32 sorts like its numbers). The cursor is the last key evaluated: the next
+tick continues after it, and a tick that reaches the end starts a new lap. Partitions that come
+back (reopened) or arrive late are found by the next lap.
+
+No Dagster import: the partition store is any object with the DagsterInstance methods used
+here, and record reads are callbacks (the sensor reads the catalog; the benchmark uses
+synthetic facts).
 """
 
 from __future__ import annotations
@@ -15,23 +19,26 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from robotrace_assets.ids import is_id
 from robotrace_assets.lifecycle.archive import (
     SEGMENT_PARTITIONS,
     SESSION_PARTITIONS,
     PartitionStore,
 )
-from robotrace_assets.lifecycle.policy import Closure, count_reasons, old_enough, session_closure
+from robotrace_assets.lifecycle.policy import Closure, count_reasons, mint_prefix, session_closure
 
-PAGE = 1000
-MAX_PAGES = 50  # page queries per walk, whatever the page sizes
+_KIND = {SEGMENT_PARTITIONS: "seg", SESSION_PARTITIONS: "msess"}
 
 
 @dataclass(frozen=True)
 class SweepCursor:
-    """Where each walk stopped (Dagster storage-id cursors); None: at the start of a lap."""
+    """Per partitions definition: the last key the backlog lap evaluated (None: the next tick
+    starts a lap), and for segments the mint-time prefix up to which ids were eligible at the
+    last tick (ids minted after it are fresh: evaluated first, whatever the lap's position)."""
 
     segment: str | None = None
     media_session: str | None = None
+    segment_since: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -41,7 +48,7 @@ class SweepCursor:
         if not text:
             return cls()
         doc = json.loads(text)
-        return cls(doc.get("segment"), doc.get("media_session"))
+        return cls(doc.get("segment"), doc.get("media_session"), doc.get("segment_since"))
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,8 @@ class Walk:
     candidates: list[str]
     cursor: str | None  # None: the lap ended, the next walk starts at the beginning
     scanned: int
+    since: str | None = None  # the mint-time prefix eligible so far
+    fresh: int = 0  # candidates that became eligible since the last walk
 
 
 def walk(
@@ -57,27 +66,31 @@ def walk(
     cursor: str | None,
     before: datetime,
     limit: int,
-    max_scan: int,
+    since: str | None = None,
 ) -> Walk:
-    """Up to `limit` partitions minted at or before `before`, from `cursor` on.
-
-    A page's cursor is the only resumable position, so a page never asks for more keys than
-    candidates still wanted: the walk cannot overshoot its limit."""
-    found: list[str] = []
-    scanned = 0
-    for _ in range(MAX_PAGES):
-        size = min(PAGE, limit - len(found), max_scan - scanned)
-        if size <= 0:
-            break
-        page = partitions.get_paginated_dynamic_partitions(
-            name, limit=size, ascending=True, cursor=cursor
-        )
-        scanned += len(page.results)
-        found += [key for key in page.results if old_enough(key, before)]
-        if not page.has_more:
-            return Walk(found, None, scanned)
-        cursor = page.cursor
-    return Walk(found, cursor, scanned)
+    """Up to `limit` active partitions minted at or before `before`, in key (mint) order: first
+    the fresh ones (minted after `since`, which just became old enough: most of them are closed
+    and leave at once), then the backlog lap after `cursor` (held-open ones are evaluated again
+    once a lap, so a long backlog never delays what has just become eligible). Keys that are
+    not ids of the partition's kind are never candidates."""
+    keys = partitions.get_dynamic_partitions(name)
+    prefix, kind = mint_prefix(before), _KIND[name]
+    start = len(kind) + 1
+    eligible = [k for k in keys if k[start : start + 10] <= prefix and is_id(kind, k)]
+    fresh_all = sorted(k for k in eligible if since is not None and k[start : start + 10] > since)
+    fresh = fresh_all[:limit]
+    # Fresh ones beyond the cap stay fresh: `since` advances only as far as they were taken.
+    new_since = prefix if len(fresh_all) <= limit else fresh[-1][start : start + 10]
+    backlog = sorted(
+        k
+        for k in eligible
+        if (since is None or k[start : start + 10] <= since) and (cursor is None or k > cursor)
+    )
+    room = limit - len(fresh)
+    lap = backlog[:room] if room > 0 else []
+    # With no room this tick, the lap stays where it was.
+    next_cursor = cursor if room <= 0 else (lap[-1] if len(backlog) > room else None)
+    return Walk(fresh + lap, next_cursor, len(keys), new_since, len(fresh))
 
 
 @dataclass(frozen=True)
@@ -118,28 +131,36 @@ def plan_sweep(
     limit: int,
     evaluate_segments: SegmentEvaluator,
     members_of: SessionMembers,
-    max_scan: int | None = None,
 ) -> SweepPlan:
-    """Segments first, then media sessions: a session whose last active segments leave in this
-    sweep may leave with them."""
+    """Segments first, then media sessions. A session is evaluated when one of its segments
+    leaves in this sweep (so it may leave with its last ones), and a slower walk over the
+    session partitions (a tenth of the cap) catches the rest: sessions with no segment
+    registered, or whose envelope could not be read before."""
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    max_scan = max_scan or 20 * limit
-    seg_walk = walk(partitions, SEGMENT_PARTITIONS, cursor.segment, before, limit, max_scan)
+    seg_walk = walk(
+        partitions, SEGMENT_PARTITIONS, cursor.segment, before, limit, cursor.segment_since
+    )
     segments = evaluate_segments(seg_walk.candidates) if seg_walk.candidates else []
     leaving = {c.entity_id for c in segments if c.closed}
-    ses_walk = walk(partitions, SESSION_PARTITIONS, cursor.media_session, before, limit, max_scan)
-    members = members_of(ses_walk.candidates) if ses_walk.candidates else {}
+    ses_walk = walk(
+        partitions, SESSION_PARTITIONS, cursor.media_session, before, max(1, limit // 10)
+    )
+    parents = sorted({c.media_session_id for c in segments if c.closed and c.media_session_id})
+    if parents:
+        parents = sorted(partitions.get_existing_dynamic_partitions(SESSION_PARTITIONS, parents))
+    candidates = list(dict.fromkeys([*ses_walk.candidates, *parents]))
+    members = members_of(candidates) if candidates else {}
     listed = sorted({s for ids in members.values() if ids for s in ids})
     active = (
         set(partitions.get_existing_dynamic_partitions(SEGMENT_PARTITIONS, listed)) - leaving
         if listed
         else set()
     )
-    sessions = [session_closure(s, members.get(s), active, before) for s in ses_walk.candidates]
+    sessions = [session_closure(s, members.get(s), active, before) for s in candidates]
     return SweepPlan(
         segments,
         sessions,
-        SweepCursor(seg_walk.cursor, ses_walk.cursor),
+        SweepCursor(seg_walk.cursor, ses_walk.cursor, seg_walk.since),
         seg_walk.scanned + ses_walk.scanned,
     )

@@ -104,50 +104,75 @@ def test_partition_names_match_the_definitions() -> None:
             kind_of(bad)
 
 
+def test_mint_prefix_orders_like_the_mint_time() -> None:
+    rng = random.Random(3)
+    for _ in range(500):
+        at = NOW - timedelta(seconds=rng.randint(0, 10**8), microseconds=rng.randint(0, 10**6))
+        before = NOW - timedelta(seconds=rng.randint(0, 10**8), microseconds=rng.randint(0, 10**6))
+        key = new_id("seg", at, rng)
+        assert (key[4:14] <= policy.mint_prefix(before)) == policy.old_enough(key, before)
+
+
 def test_walk_is_bounded_and_resumes_from_its_cursor(instance) -> None:
-    """Old and young partitions interleaved: each walk stops at its limit, the next resumes,
-    the lap ends with cursor None, and nothing is seen twice within a lap."""
+    """Old and young partitions interleaved: each walk stops at its limit, the next resumes
+    after its cursor, the lap ends with cursor None, and nothing is seen twice within a lap;
+    keys that are not segment ids are never candidates."""
     rng = random.Random(1)
     keys = [
         new_id("seg", NOW - timedelta(days=30 if i % 3 else 1, minutes=i), rng) for i in range(250)
     ]
-    instance.add_dynamic_partitions(SEGMENT_PARTITIONS, keys)
+    instance.add_dynamic_partitions(SEGMENT_PARTITIONS, [*keys, "seg_0-not-an-id", "odd"])
     old = {k for i, k in enumerate(keys) if i % 3}
     seen: list[str] = []
     cursor = None
     for _ in range(100):
-        step = walk(instance, SEGMENT_PARTITIONS, cursor, BEFORE, limit=40, max_scan=10_000)
-        assert len(step.candidates) <= 40
+        step = walk(instance, SEGMENT_PARTITIONS, cursor, BEFORE, limit=40)
+        assert len(step.candidates) <= 40 and step.scanned == 252
         seen += step.candidates
         cursor = step.cursor
         if cursor is None:
             break
-    assert cursor is None and sorted(seen) == sorted(old)
-    # max_scan bounds a walk through young partitions too.
-    young_only = walk(instance, SEGMENT_PARTITIONS, None, NOW - timedelta(days=400), 40, 100)
-    assert young_only.candidates == [] and young_only.scanned == 100
+    assert cursor is None and seen == sorted(old)  # mint order, each once
+
+
+def test_fresh_partitions_come_before_a_long_backlog(instance) -> None:
+    """Ids that became old enough since the last tick are evaluated first; the backlog lap
+    keeps its place when the fresh ones fill the tick."""
+    rng = random.Random(4)
+    backlog = [new_id("seg", NOW - timedelta(days=60, minutes=i), rng) for i in range(30)]
+    fresh = [new_id("seg", NOW - timedelta(days=14, minutes=30 + i), rng) for i in range(5)]
+    instance.add_dynamic_partitions(SEGMENT_PARTITIONS, fresh + backlog)
+    last_tick = policy.mint_prefix(policy.cutoff(NOW - timedelta(hours=1), 14))
+    step = walk(instance, SEGMENT_PARTITIONS, None, BEFORE, limit=8, since=last_tick)
+    assert step.candidates[:5] == sorted(fresh) and step.fresh == 5
+    assert step.candidates[5:] == sorted(backlog)[:3] and step.cursor == sorted(backlog)[2]
+    assert step.since == policy.mint_prefix(BEFORE)
+    full = walk(instance, SEGMENT_PARTITIONS, "seg_0", BEFORE, limit=3, since=last_tick)
+    assert full.candidates == sorted(fresh)[:3] and full.cursor == "seg_0"
+    assert full.since == sorted(fresh)[2][4:14]  # the other two stay fresh
 
 
 def test_plan_sweep_archives_a_session_with_its_last_segments(instance) -> None:
-    """Segments leaving in the same sweep no longer hold their session open."""
+    """Segments leaving in the same sweep no longer hold their session open: the session of a
+    leaving segment is evaluated at once; the session walk (a tenth of the cap) finds the rest."""
     rng = random.Random(2)
     when = NOW - timedelta(days=30)
     session, held_session = new_id("msess", when, rng), new_id("msess", when, rng)
     seg_a, seg_b, seg_c = (new_id("seg", when, rng) for _ in range(3))
-    instance.add_dynamic_partitions(SESSION_PARTITIONS, [session, held_session])
+    instance.add_dynamic_partitions(SESSION_PARTITIONS, [held_session, session])
     instance.add_dynamic_partitions(SEGMENT_PARTITIONS, [seg_a, seg_b, seg_c])
+    proof = {**VERIFIED, "media_session_id": session}
 
     def evaluate(ids):
-        facts = {s: SegmentFacts(VERIFIED, CURRENT, FINAL) for s in (seg_a, seg_b)}
-        return [
-            segment_closure(s, facts.get(s, SegmentFacts(None, None, None)), BEFORE, FP)
-            for s in ids
-        ]
+        facts = {s: SegmentFacts(proof, CURRENT, FINAL) for s in (seg_a, seg_b)}
+        empty = SegmentFacts(None, None, None)
+        return [segment_closure(s, facts.get(s, empty), BEFORE, FP) for s in ids]
 
     members = {session: [seg_a, seg_b], held_session: [seg_c]}
     plan = plan_sweep(instance, SweepCursor(), BEFORE, 10, evaluate, lambda ids: members)
     assert {c.entity_id for c in plan.segments_to_archive} == {seg_a, seg_b}
     assert [c.entity_id for c in plan.sessions_to_archive] == [session]
     assert "awaiting_proof 1" in plan.summary() and "segments_active 1" in plan.summary()
-    assert plan.cursor == SweepCursor(None, None)  # both laps ended
+    assert plan.cursor.segment is None  # the segment lap ended
+    assert plan.cursor.media_session is not None  # the session walk took one of two
     assert SweepCursor.from_json(plan.cursor.to_json()) == plan.cursor
