@@ -26,6 +26,7 @@ from bench import (
     derivatives_bench,
     ingest_bench,
     manifest_bench,
+    partitions_bench,
     pinning_bench,
     proof_throughput,
     robotlogs_bench,
@@ -76,6 +77,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "robotlogs": figures_runner(robotlogs_bench, "8"),
     "pinning": figures_runner(pinning_bench, "7"),
     "ingest": figures_runner(ingest_bench, "9"),
+    "partitions": figures_runner(partitions_bench, "11"),
 }
 
 
