@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from random import SystemRandom
 from typing import Any
 
+from botocore.exceptions import ClientError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -23,7 +24,12 @@ from robotrace_assets.ingest import episodes as episode_model
 from robotrace_assets.ingest import media_envelopes as envelopes
 from robotrace_assets.ingest.media import MediaSessionCreate, SegmentOpen, part_problems, plan
 from robotrace_assets.intake.handoff import hand_off_segment, hand_off_session
-from robotrace_assets.objectstore.client import PUT_URL_TTL_S, presign_put, presign_upload_part
+from robotrace_assets.objectstore.client import (
+    PUT_URL_TTL_S,
+    error_code,
+    presign_put,
+    presign_upload_part,
+)
 
 _rng = SystemRandom()
 
@@ -207,9 +213,25 @@ def complete_segment(
     return segment_body(db, bucket, tenant_id, segment_id)
 
 
+def completed_before(bucket: Bucket, row: Segment, planned_parts: int) -> bool:
+    """A complete request the service did not live to record: the store already joined the
+    upload (it is gone), and the object there has the declared size and part count. The client
+    retrying its complete must then get the hand-off, not an error. The provider proof still
+    reads every byte against the declared SHA-256."""
+    seen = bucket.head(row.object_key)
+    return (
+        seen is not None and seen.size == row.size_bytes and seen.etag.endswith(f"-{planned_parts}")
+    )
+
+
 def _complete_upload(bucket: Bucket, row: Segment) -> None:
     planned = plan(row.size_bytes, row.part_size_bytes)
-    stored = stored_parts(bucket, row)
+    try:
+        stored = stored_parts(bucket, row)
+    except ClientError as error:
+        if error_code(error) == "NoSuchUpload" and completed_before(bucket, row, len(planned)):
+            return
+        raise
     problems = part_problems(planned, list(row.part_sha256s), stored)
     if problems:
         raise ApiError(409, "Cannot complete: " + "; ".join(problems[:10]) + ".")

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from robotrace_assets.capture.media import VideoInfo
 from robotrace_assets.capture.simulator import CaptureSimulator, SimulationConfig
+from robotrace_assets.capture.via_api import ApiCaptureSimulator
 from robotrace_assets.objectstore.client import S3Client
 
 # One second of 64x48 video and a 30 Hz trajectory: the smallest segment the simulator makes.
@@ -33,21 +34,35 @@ def land(
     return [seg.segment_id for session in done for seg in session.segments]
 
 
+def pad_mp4(path: Path, padding: int) -> None:
+    """Append an MP4 `free` box of `padding` bytes: still a valid MP4 (players and ffmpeg skip
+    free boxes), declared and proven like any other bytes, but big."""
+    with open(path, "ab") as video:
+        video.write(struct.pack(">I4s", padding + 8, b"free"))
+        block = b"\0" * (8 * 1024 * 1024)
+        left = padding
+        while left > 0:
+            video.write(block[: min(left, len(block))])
+            left -= len(block)
+
+
 class PaddedSimulator(CaptureSimulator):
-    """Appends an MP4 `free` box of `padding` bytes to each video: still a valid MP4 (players and
-    ffmpeg skip free boxes), declared and proven like any other bytes, but big."""
+    """The simulator with `padding` bytes added to every video (pad_mp4)."""
 
     padding = 0
 
     def _encode_video(self, path: Path, seed: int, defects: set[str]) -> VideoInfo:
         info = super()._encode_video(path, seed, defects)
-        with open(path, "ab") as video:
-            video.write(struct.pack(">I4s", self.padding + 8, b"free"))
-            block = b"\0" * (8 * 1024 * 1024)
-            left = self.padding
-            while left > 0:
-                video.write(block[: min(left, len(block))])
-                left -= len(block)
+        pad_mp4(path, self.padding)
+        return replace(info, size_bytes=path.stat().st_size)
+
+
+class PaddedApiSimulator(ApiCaptureSimulator):
+    padding = 0
+
+    def _encode_video(self, path: Path, seed: int, defects: set[str]) -> VideoInfo:
+        info = super()._encode_video(path, seed, defects)
+        pad_mp4(path, self.padding)
         return replace(info, size_bytes=path.stat().st_size)
 
 
@@ -63,3 +78,14 @@ def land_big(client: S3Client, bucket: str, seed: int, padding: int) -> str:
     simulator = PaddedSimulator(client, bucket, cfg)
     simulator.padding = padding
     return simulator.run()[0].segments[0].segment_id
+
+
+def tiny_config(seed: int, segments: int = 1, **changes: object) -> SimulationConfig:
+    settings = {**TINY, **changes}
+    return SimulationConfig(
+        sessions=1,
+        segments=segments,
+        seed=seed,
+        base_time=datetime.now(UTC) - timedelta(minutes=5),
+        **settings,  # type: ignore[arg-type]
+    )
