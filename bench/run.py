@@ -26,6 +26,7 @@ from bench import (
     derivatives_bench,
     ingest_bench,
     manifest_bench,
+    orchestration_bench,
     partitions_bench,
     pinning_bench,
     proof_throughput,
@@ -78,6 +79,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "pinning": figures_runner(pinning_bench, "7"),
     "ingest": figures_runner(ingest_bench, "9"),
     "partitions": figures_runner(partitions_bench, "11"),
+    "orchestration": figures_runner(orchestration_bench, "12"),
 }
 
 

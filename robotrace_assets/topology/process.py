@@ -102,7 +102,7 @@ class Component:
         self.signal(signal.SIGKILL, group=False)
         self._reap(10.0)
 
-    def stop(self, timeout_s: float = 30.0) -> None:
+    def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM to the group, then SIGKILL to the group if it has not exited in time."""
         if self.process is None:
             return

@@ -13,6 +13,13 @@ import pytest
 from dagster import AssetRecordsFilter, DagsterRunStatus, RunsFilter
 
 from robotrace_assets.proof.assets import PROVIDER_PROOF
+from robotrace_assets.topology.outcomes import (
+    SegmentOutcome,
+    by_state,
+    outcomes,
+    problems,
+    wait_settled,
+)
 from robotrace_assets.topology.topology import ORDER, Topology
 from robotrace_assets_tests.topology import faults
 from robotrace_assets_tests.topology.landing import (
@@ -20,13 +27,6 @@ from robotrace_assets_tests.topology.landing import (
     land,
     land_big,
     tiny_config,
-)
-from robotrace_assets_tests.topology.outcomes import (
-    SegmentOutcome,
-    by_state,
-    outcomes,
-    problems,
-    wait_settled,
 )
 
 pytestmark = pytest.mark.slow
@@ -54,7 +54,7 @@ def root_runs(topology: Topology, segment_ids: list[str]) -> dict[str, int]:
 def test_daemon_killed_during_intake_and_runs(topology: Topology) -> None:
     instance = topology.instance()
     before = len(instance.get_run_records(RunsFilter(job_name=faults.JOB)))
-    ids = land(topology.s3_client(), topology.config.bucket, segments=4, seed=101)
+    ids = land(topology.s3_client(), topology.config.bucket, segments=3, seed=101)
     # First while the intake tick is submitting runs (its cursor not yet stored)...
     faults.wait_until(faults.run_created(instance, before), 120, "the intake requested a run")
     topology.kill("daemon")
@@ -115,7 +115,7 @@ def test_object_store_restarted_while_a_proof_reads(topology: Topology) -> None:
 
 def test_postgres_restarted_under_load(topology: Topology, private_pg) -> None:
     instance = topology.instance()
-    ids = land(topology.s3_client(), topology.config.bucket, segments=4, seed=104)
+    ids = land(topology.s3_client(), topology.config.bucket, segments=3, seed=104)
     faults.wait_until(
         lambda: faults.runs_in(instance, DagsterRunStatus.STARTED) > 0, 180, "a run started"
     )

@@ -92,7 +92,7 @@ def proof_state(materialization: Any) -> str:
 
 def outcomes(instance: DagsterInstance, segment_ids: Iterable[str]) -> dict[str, SegmentOutcome]:
     wanted = {s: SegmentOutcome(s) for s in segment_ids}
-    keys = instance.get_dynamic_partitions("segment")
+    keys = list(instance.get_dynamic_partitions("segment"))
     order = {k: i for i, k in enumerate(keys)}
     records = instance.get_run_records(RunsFilter(job_name=JOB), ascending=True)
     for record in records:
@@ -144,7 +144,7 @@ def wait_settled(
     instance: DagsterInstance,
     segment_ids: list[str],
     timeout_s: float,
-    quiet_s: float = 8.0,
+    quiet_s: float = 5.0,
 ) -> dict[str, SegmentOutcome]:
     """Wait until every segment has a run and none is in flight, stable for `quiet_s` (a run
     retry is launched a moment after its parent fails); the outcomes then."""

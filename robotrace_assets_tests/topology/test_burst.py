@@ -1,0 +1,78 @@
+"""A burst: ROBOTRACE_BURST_SEGMENTS (default 2,000) tiny segments land at once in the topology.
+
+Asserted on every segment: discovered exactly once (one partition, one intake run covering it),
+every intake sensor tick ends within the 60 s sensor timeout (tick records), and the run queue
+never has more STARTED runs tagged robotrace/io=heavy than deploy/dagster.yaml allows (run
+storage sampled while the queue drains). The end state: every segment whose run finished in the
+sampling window is proven (none twice, none failed without a reason) and every other one is
+queued or running exactly once, never lost. Draining all 2,000 takes ~40 min of step work on 2
+cores; ROBOTRACE_BURST_FULL=1 waits for that and asserts the whole end state.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+
+import pytest
+
+from robotrace_assets.topology import burst
+from robotrace_assets.topology.outcomes import outcomes, problems, wait_settled
+from robotrace_assets.topology.topology import Topology
+
+pytestmark = pytest.mark.slow
+
+SEGMENTS = int(os.environ.get("ROBOTRACE_BURST_SEGMENTS") or 2000)
+FULL = os.environ.get("ROBOTRACE_BURST_FULL") == "1"
+SAMPLE_S = 60  # how long run storage is sampled once every segment is discovered
+
+
+def heavy_limit(topology: Topology) -> int:
+    limits = topology.config.instance_config()["run_coordinator"]["config"]
+    return next(
+        rule["limit"]
+        for rule in limits["tag_concurrency_limits"]
+        if (rule["key"], rule.get("value")) == burst.HEAVY_TAG
+    )
+
+
+def test_burst_lands_at_once(topology: Topology) -> None:
+    instance, bucket = topology.instance(), topology.config.bucket
+    # Written while the daemon is down, the whole burst is new to the first intake tick.
+    topology.stop_component("daemon")
+    ids = burst.land_burst(topology.s3_client, bucket, SEGMENTS, seed=7)
+    assert len(set(ids)) == SEGMENTS
+    since = time.time()
+    topology.start_component("daemon")
+
+    limit, most_heavy = heavy_limit(topology), 0
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:  # until every segment has its run
+        most_heavy = max(most_heavy, burst.heavy_runs_started(instance))
+        if all(o.runs for o in outcomes(instance, ids).values()):
+            break
+        time.sleep(1.0)
+    sample_end = time.monotonic() + SAMPLE_S
+    while time.monotonic() < sample_end:
+        most_heavy = max(most_heavy, burst.heavy_runs_started(instance))
+        time.sleep(0.5)
+
+    keys = instance.get_dynamic_partitions("segment")
+    assert not [k for k, n in Counter(keys).items() if n > 1]
+    assert set(ids) <= set(keys), "segments never registered as partitions"
+    ticks = burst.intake_ticks(instance, since)
+    assert ticks.ticks and ticks.max_s < 60, ticks
+    assert 0 < most_heavy <= limit, (most_heavy, limit)
+
+    found = wait_settled(instance, ids, 3600) if FULL else outcomes(instance, ids)
+    # Discovered once: exactly one root run covers each segment (retries are not roots).
+    roots = Counter(len(o.runs) for o in found.values())
+    assert set(roots) == {1} or FULL, roots
+    finished = {s: o for s, o in found.items() if not o.in_flight}
+    assert not problems(finished), problems(finished)
+    print(
+        f"\nburst {SEGMENTS}: ticks {ticks.ticks} (max {ticks.max_s:.1f} s), heavy runs at once "
+        f"max {most_heavy} (limit {limit}), finished {len(finished)}, "
+        f"queued or running {SEGMENTS - len(finished)}"
+    )
