@@ -14,6 +14,7 @@ active (a segment still in the dynamic set keeps its session there too).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -73,9 +74,11 @@ def cutoff(now: datetime, archive_after_days: float) -> datetime:
 
 
 def old_enough(entity_id: str, before: datetime) -> bool:
-    return id_time(entity_id) <= before
+    """Minted at or before `before` (a string comparison of the ULID's time part)."""
+    return entity_id.rsplit("_", 1)[-1][:10] <= mint_prefix(before)
 
 
+@functools.lru_cache(maxsize=64)  # a sweep asks for the same cutoff thousands of times
 def mint_prefix(before: datetime) -> str:
     """The ULID time part (10 characters) of the last millisecond at or before `before`: an id
     was minted at or before `before` exactly when its time part sorts <= this (Crockford base32

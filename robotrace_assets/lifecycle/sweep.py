@@ -134,7 +134,7 @@ def plan_sweep(
 ) -> SweepPlan:
     """Segments first, then media sessions. A session is evaluated when one of its segments
     leaves in this sweep (so it may leave with its last ones), and a slower walk over the
-    session partitions (a tenth of the cap) catches the rest: sessions with no segment
+    session partitions (a twentieth of the cap) catches the rest: sessions with no segment
     registered, or whose envelope could not be read before."""
     if limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
@@ -144,7 +144,7 @@ def plan_sweep(
     segments = evaluate_segments(seg_walk.candidates) if seg_walk.candidates else []
     leaving = {c.entity_id for c in segments if c.closed}
     ses_walk = walk(
-        partitions, SESSION_PARTITIONS, cursor.media_session, before, max(1, limit // 10)
+        partitions, SESSION_PARTITIONS, cursor.media_session, before, max(1, limit // 20)
     )
     parents = sorted({c.media_session_id for c in segments if c.closed and c.media_session_id})
     if parents:

@@ -154,7 +154,8 @@ def test_fresh_partitions_come_before_a_long_backlog(instance) -> None:
 
 def test_plan_sweep_archives_a_session_with_its_last_segments(instance) -> None:
     """Segments leaving in the same sweep no longer hold their session open: the session of a
-    leaving segment is evaluated at once; the session walk (a tenth of the cap) finds the rest."""
+    leaving segment is evaluated at once; the session walk (a twentieth of the cap) finds the
+    rest."""
     rng = random.Random(2)
     when = NOW - timedelta(days=30)
     session, held_session = new_id("msess", when, rng), new_id("msess", when, rng)
