@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bench import (
+    aggregates_bench,
     backfill_bench,
     derivatives_bench,
     ingest_bench,
@@ -78,6 +79,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "robotlogs": figures_runner(robotlogs_bench, "8"),
     "pinning": figures_runner(pinning_bench, "7"),
     "ingest": figures_runner(ingest_bench, "9"),
+    "aggregates": figures_runner(aggregates_bench, "10"),
     "partitions": figures_runner(partitions_bench, "11"),
     "orchestration": figures_runner(orchestration_bench, "12"),
 }
