@@ -242,12 +242,16 @@ def incremental(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str) 
     """Only the segments named by new check executions or new proxies, then the pending ones."""
     touched, cursor.checks = reader.new_check_segments(cursor.checks)
     new_proxies, cursor.proxies = reader.new_proxies(cursor.proxies)
-    candidates = touched | set(new_proxies)
+    # A segment whose newest proxy already has the current profile needs nothing, whatever its
+    # proof says: the usual case (the intake run proves and derives together) costs no lookup.
+    current = {s for s, made_with in new_proxies.items() if made_with == fingerprint}
+    candidates = (touched | set(new_proxies)) - current
+    stale = Staleness([], [])
     if candidates:
         eligible = reader.proven(candidates) & reader.active(candidates)
         made = {**reader.fingerprints(eligible - set(new_proxies)), **new_proxies}
         stale = select_stale(eligible, made, fingerprint)
-        remember(cursor, stale, candidates - set(stale.targets))
+    remember(cursor, stale, (candidates | current) - set(stale.targets))
     return pending_staleness(cursor)
 
 

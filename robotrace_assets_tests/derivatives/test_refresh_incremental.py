@@ -73,7 +73,8 @@ def test_ticks_read_only_what_is_new_and_a_profile_change_reads_everything(insta
     _prove(instance, E, passed=False)  # a failed proof: never a target
     stale, reads = _tick(instance, cursor)
     assert (stale.missing, stale.outdated) == ([D], [])
-    assert reads <= 3 * 4  # proven + active + fingerprint of B, C, D, E at most; never A
+    # Only D and E are looked up: B and C got proxies of the current profile, A nothing new.
+    assert reads <= 3 * 2
     assert cursor.pending == {D: "missing"}
 
     instance.delete_dynamic_partition("segment", D)  # archived: not an active partition
