@@ -46,6 +46,14 @@ def add_simulation_args(parser: argparse.ArgumentParser) -> None:
         "--part-size", type=_parse_size, default="5MiB", help="multipart part size (>= 5MiB)"
     )
     parser.add_argument(
+        "--captured-at",
+        type=datetime.fromisoformat,
+        default=None,
+        metavar="ISO_TIME",
+        help="when the captures were made (default: now); ids carry it, so it decides their "
+        "capture day (review-set partition, delivery window) and their age (archival)",
+    )
+    parser.add_argument(
         "--defect",
         action="append",
         default=[],
@@ -70,6 +78,7 @@ def simulation_config(args: argparse.Namespace) -> SimulationConfig:
         sensor_hz=args.sensor_hz,
         part_size=args.part_size,
         defects=tuple(Defect.parse(d) for d in args.defect),
+        base_time=(args.captured_at or datetime.now(UTC)).astimezone(UTC),
     )
 
 
