@@ -129,6 +129,7 @@ def run(quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
                 shapes.append(_measure(topology, name, size, segments, seed))
         finally:
             topology.stop()
+            topology.config.postgres.drop_database()
     return {"segments": segments, "shapes": [asdict(s) for s in shapes]}
 
 

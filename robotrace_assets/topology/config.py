@@ -91,6 +91,16 @@ class PostgresTarget:
         finally:
             admin.close()
 
+    def drop_database(self) -> None:
+        """Drop the database (benchmarks clean up after themselves); connections are cut."""
+        admin = self.connect("postgres")
+        admin.autocommit = True
+        try:
+            with admin.cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{self.db}" WITH (FORCE)')
+        finally:
+            admin.close()
+
 
 @dataclass(frozen=True)
 class TopologyConfig:
