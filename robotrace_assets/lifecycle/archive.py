@@ -15,6 +15,8 @@ For other code (derivative refresh, review rollups, deliveries):
   is_archived(store, segment_id) -> bool      one LIST + one GET
   archived_on_day(store, kind, day) -> set    ids whose latest event is "archived"
   reopen(instance, store, ids, by=..., reason=...)  partitions back + a reopen record each
+  record_reopened(store, ids, by=..., reason=...)   records only, for a sensor whose
+                                                     SensorResult adds the partitions back
 """
 
 from __future__ import annotations
@@ -239,6 +241,32 @@ def reopen(
     return done
 
 
+def record_reopened(
+    store: BucketStore,
+    ids: Iterable[str],
+    *,
+    by: str,
+    reason: str,
+    at: datetime | None = None,
+) -> list[str]:
+    """For a sensor that brings partitions back itself (its SensorResult adds them, e.g.
+    `segment_partitions.build_add_request(ids)` beside a RunRequest for an archived segment):
+    write a reopen record for each id whose latest event is an archive. The ids reopened."""
+    when = (at or datetime.now(UTC)).astimezone(UTC).isoformat()
+    done = []
+    for entity_id in dict.fromkeys(ids):
+        event = latest_event(store, entity_id)
+        if event is not None and event.action == ARCHIVED:
+            record_event(
+                store,
+                LifecycleEvent(
+                    entity_id, REOPENED, when, by, reason, event.media_session_id, event.tenant_id
+                ),
+            )
+            done.append(entity_id)
+    return done
+
+
 __all__ = [
     "ARCHIVED",
     "REOPENED",
@@ -250,5 +278,6 @@ __all__ = [
     "is_archived",
     "latest_event",
     "record_event",
+    "record_reopened",
     "reopen",
 ]

@@ -35,6 +35,7 @@ from robotrace_assets.lifecycle.archive import (
     archived_on_day,
     history,
     is_archived,
+    record_reopened,
 )
 from robotrace_assets.lifecycle.sensors import partition_archival_sensor
 from robotrace_assets.lifecycle.settings import LifecycleResource
@@ -298,3 +299,12 @@ def test_reopen_brings_partitions_back_and_the_pipeline_reruns(world: World) -> 
     tick(instance, world.bucket)
     assert not instance.has_dynamic_partition("segment", a)
     assert [e.action for e in history(store, a)] == [ARCHIVED, REOPENED, ARCHIVED]
+
+
+def test_a_sensor_that_re_adds_partitions_records_the_reopen(world: World) -> None:
+    """What review_decision_sensor (a decision on an archived segment's clip) would call beside
+    its add request: only archived ids get a reopen record."""
+    store, d, b = store_for(world.bucket), world.seg(2), world.seg(0)
+    assert record_reopened(store, [d, b, d], by="review_decision_sensor", reason="decision") == [d]
+    assert not is_archived(store, d) and history(store, d)[-1].by == "review_decision_sensor"
+    assert history(store, b) == []
