@@ -64,7 +64,7 @@ START_MS = int(START.timestamp() * 1000)
 SEGMENTS_PER_SESSION = 12
 FP = "bench-profile-fp"
 # (days, segments a day, archive age): a year at the age that keeps a fleet of this size under
-# the target, and the default age (14 days) only until it has plainly plateaued above it.
+# the target, and a 14-day age only until it has plainly plateaued above it.
 FULL = ((365, 12_000, 3), (21, 12_000, 14))
 QUICK = ((45, 2_000, 3), (20, 2_000, 14))
 # Crockford digits -> the digits int(..., 32) reads: decoding an index runs in C.

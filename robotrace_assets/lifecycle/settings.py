@@ -1,7 +1,7 @@
 """The archival settings: a Dagster resource whose fields come from the environment.
 
 ROBOTRACE_ARCHIVE_AFTER_DAYS  age (from the id's mint time) before a closed partition is
-                              archived; default 14, 0 archives as soon as it is closed
+                              archived; default 3, 0 archives as soon as it is closed
 ROBOTRACE_ARCHIVE_MAX_PER_TICK  most segments (and most media sessions) evaluated per tick;
                               default 1000
 """
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dagster import ConfigurableResource, EnvVar
 from pydantic import field_validator
 
-DEFAULT_ARCHIVE_AFTER_DAYS = 14
+DEFAULT_ARCHIVE_AFTER_DAYS = 3  # 12,000 segments a day stay under ~100,000 active (bench c)
 DEFAULT_MAX_PER_TICK = 1000
 AFTER_DAYS_ENV = "ROBOTRACE_ARCHIVE_AFTER_DAYS"
 MAX_PER_TICK_ENV = "ROBOTRACE_ARCHIVE_MAX_PER_TICK"

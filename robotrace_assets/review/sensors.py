@@ -18,7 +18,12 @@ from dagster import (
 from robotrace_assets import layout
 from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.intake.discovery import Discovery, IntakeCursor, poll_new_keys
-from robotrace_assets.partitions import REVIEW_DAYS_START, review_day_partitions
+from robotrace_assets.lifecycle.archive import record_reopened
+from robotrace_assets.partitions import (
+    REVIEW_DAYS_START,
+    review_day_partitions,
+    segment_partitions,
+)
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.review.decisions import DecisionError
@@ -68,8 +73,19 @@ def review_decision_sensor(
             asset_selection=[CLIP_REVIEW],
             tags={"robotrace/segment": segment_id},
         )
+    # A decision on an archived segment reopens it: its partition comes back in this same
+    # result (adding an active one changes nothing), and the reopen is recorded.
+    segment_ids = sorted(runs)
+    reopened = record_reopened(
+        object_store, segment_ids, by="review_decision_sensor", reason="a new review decision"
+    )
+    if reopened:
+        context.log.info(f"reopened {len(reopened)} archived segments for new decisions")
     return SensorResult(
         run_requests=list(runs.values()),
+        dynamic_partitions_requests=[segment_partitions.build_add_request(segment_ids)]
+        if segment_ids
+        else [],
         cursor=found.cursor.to_json(),
         skip_reason=None if runs else SkipReason(f"no new decisions ({refused} refused)"),
     )

@@ -308,3 +308,31 @@ def test_a_sensor_that_re_adds_partitions_records_the_reopen(world: World) -> No
     assert record_reopened(store, [d, b, d], by="review_decision_sensor", reason="decision") == [d]
     assert not is_archived(store, d) and history(store, d)[-1].by == "review_decision_sensor"
     assert history(store, b) == []
+
+
+def test_a_decision_on_an_archived_segment_reopens_it(world: World) -> None:
+    """Runs after the reopen test has archived segment A again."""
+    from dagster import build_sensor_context
+
+    from robotrace_assets import catalog
+    from robotrace_assets.review.filing import submit
+    from robotrace_assets.review.sensors import review_decision_sensor
+
+    instance, store, a = world.instance, store_for(world.bucket), world.a
+    assert not instance.has_dynamic_partition("segment", a)
+    clip_id = (store.read_record(catalog.CLIPS, a) or [])[0]["clip_id"]
+    submit(
+        store.client(),
+        world.bucket,
+        clip_id=clip_id,
+        reviewer_id="rev_1",
+        action="approve",
+        rationale="looked again",
+    )
+    context = build_sensor_context(instance=instance, resources=resources_for(world.bucket))
+    result = review_decision_sensor(context)
+    assert [r.partition_key for r in result.run_requests] == [a]
+    (added,) = result.dynamic_partitions_requests
+    assert added.partitions_def_name == "segment" and list(added.partition_keys) == [a]
+    last = history(store, a)[-1]
+    assert (last.action, last.by) == (REOPENED, "review_decision_sensor")
