@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,9 @@ from robotrace_assets.objectstore.client import S3Client, error_code, head_objec
 
 LOOKBACK = timedelta(minutes=10)
 MAX_ENTRIES_PER_TICK = 2000  # the rest waits for the next tick: a tick must end well within 60 s
+# Handling an entry costs a GET and a HEAD: under a burst on a busy store that is ~0.1 s, so the
+# entries handled per tick are bounded by time too; the rest are listed again next tick.
+TICK_BUDGET = timedelta(seconds=20)
 UPLOAD_WINDOW = timedelta(hours=4)  # how long a declared raw object may take to appear
 MAX_PENDING = 20_000  # the cursor stays bounded: beyond this the oldest waits end as missing
 EVERY_TICK_CHECKS = 10  # a waiting upload is HEADed on each of its first ticks, then after...
@@ -107,6 +111,7 @@ class Discovery:
     quarantined: list[Quarantined] = field(default_factory=list)
     list_requests: int = 0
     keys_listed: int = 0
+    deferred: int = 0  # new inbox keys left for the next tick (time budget)
     cursor: IntakeCursor = field(default_factory=IntakeCursor)
 
 
@@ -270,6 +275,7 @@ class Intake:
         cursor: IntakeCursor,
         limit: int = MAX_ENTRIES_PER_TICK,
         now: datetime | None = None,
+        budget: timedelta = TICK_BUDGET,
     ) -> Discovery:
         now = now or datetime.now(UTC)
         found = Discovery(
@@ -284,7 +290,13 @@ class Intake:
             self.check_segment(segment_id, found, now)
         checked = {segment_id for _, segment_id in due}
         found.waiting += [s for s in cursor.pending if s not in checked]
-        for key in poll_new_keys(self.client, self.bucket, cursor, found, limit=limit, now=now):
+        keys = poll_new_keys(self.client, self.bucket, cursor, found, limit=limit, now=now)
+        deadline = time.monotonic() + budget.total_seconds()
+        for index, key in enumerate(keys):
+            if time.monotonic() > deadline:
+                leave_for_next_tick(found.cursor, cursor, keys[index:])
+                found.deferred = len(keys) - index
+                break
             entry = entry_problem(key)
             if isinstance(entry, str):
                 self.quarantine(found, key, entry, now)
@@ -307,6 +319,15 @@ class Intake:
             self._ready(found, segment_id, None, "missing+overflow")
             if segment_id in found.waiting:
                 found.waiting.remove(segment_id)
+
+
+def leave_for_next_tick(cursor: IntakeCursor, before: IntakeCursor, keys: list[str]) -> None:
+    """Move the cursor back to just before `keys` (sorted, not handled) and forget them, so
+    the next tick lists and handles them; nothing is lost, nothing handled twice."""
+    handled_up_to = max((k for k in cursor.recent if k < keys[0]), default=None)
+    cursor.after = max(filter(None, (before.after, handled_up_to)), default=None)
+    unhandled = set(keys)
+    cursor.recent = [k for k in cursor.recent if k not in unhandled]
 
 
 def poll_new_keys(

@@ -154,3 +154,15 @@ def test_unrelated_keys_under_the_inbox_are_ignored(s3, bucket) -> None:
     found = Intake(s3, bucket).discover(IntakeCursor())
     assert found.ignored == [f"{layout.INBOX}/README.txt"]
     assert Path(found.ignored[0]).name == "README.txt"
+
+
+def test_a_tick_out_of_time_leaves_the_rest_for_the_next_one(s3, bucket) -> None:
+    """The time budget bounds a tick under a burst; what it leaves is handled next tick, once."""
+    simulate(s3, bucket, segments=3)
+    intake = Intake(s3, bucket)
+    starved = intake.discover(IntakeCursor(), budget=timedelta(0))
+    assert starved.segments == [] and starved.sessions == [] and starved.deferred == 4
+    found = intake.discover(starved.cursor)
+    assert len(found.segments) == 3 and len(found.sessions) == 1 and found.deferred == 0
+    again = intake.discover(found.cursor)
+    assert again.segments == [] and again.sessions == []
