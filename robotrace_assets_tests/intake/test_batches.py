@@ -81,6 +81,19 @@ def intake_tick(instance: DagsterInstance, bucket: str) -> list[RunRequest]:
     return [r for r in result.run_requests or [] if r.job_name == "segment_pipeline_job"]
 
 
+def split_sensor(instance: DagsterInstance, failed):
+    """The split sensor evaluated on a failed run, as the daemon evaluates it."""
+    run = instance.get_run_by_id(failed.run_id)
+    assert run is not None and run.status == DagsterRunStatus.FAILURE
+    context = build_run_status_sensor_context(
+        sensor_name="intake_batch_split_sensor",
+        dagster_instance=instance,
+        dagster_run=run,
+        dagster_event=failed.get_run_failure_event(),
+    ).for_run_failure()
+    return intake_batch_split_sensor(context)
+
+
 def metadata_of(instance: DagsterInstance, key: AssetKey, segment_id: str) -> dict:
     from dagster import AssetRecordsFilter
 
@@ -124,15 +137,7 @@ def test_a_bad_segment_fails_alone_and_its_run_mates_finish(s3, bucket, instance
     assert all(materialized(instance, AssetKey(["derivatives", "proxy"]), g) for g in good)
     assert not materialized(instance, AssetKey(["derivatives", "proxy"]), bad)
 
-    run = instance.get_run_by_id(batch.run_id)
-    assert run is not None and run.status == DagsterRunStatus.FAILURE
-    context = build_run_status_sensor_context(
-        sensor_name="intake_batch_split_sensor",
-        dagster_instance=instance,
-        dagster_run=run,
-        dagster_event=batch.get_run_failure_event(),
-    ).for_run_failure()
-    splits = intake_batch_split_sensor(context)
+    splits = split_sensor(instance, batch)
     assert sorted(r.partition_key or "" for r in splits) == sorted(s.segment_id for s in segments)
     assert len({r.run_key for r in splits}) == 3
 
@@ -148,12 +153,5 @@ def test_split_sensor_ignores_runs_of_one(s3, bucket, instance) -> None:
     assert request.partition_key is not None
     result = launch(instance, bucket, request)
     assert not result.success
-    run = instance.get_run_by_id(result.run_id)
-    context = build_run_status_sensor_context(
-        sensor_name="intake_batch_split_sensor",
-        dagster_instance=instance,
-        dagster_run=run,
-        dagster_event=result.get_run_failure_event(),
-    ).for_run_failure()
-    skipped = intake_batch_split_sensor(context)
+    skipped = split_sensor(instance, result)
     assert not isinstance(skipped, list)
