@@ -8,10 +8,11 @@ written straight into the bucket, the daemon starts, and the clock runs until ev
 run has ended. The code server is restarted between shapes with ROBOTRACE_INTAKE_BATCH_SIZE=25
 or =1, which is what the intake sensor reads.
 
-orchestration s per segment = (wall time of the burst - time inside steps / parallel heavy runs)
-/ segments; more simply, and reported beside it: run-seconds outside steps per segment (queue
-wait, launch, process start-up, bookkeeping) summed over runs, which does not depend on how
-many runs overlapped. Step durations come from the event log (STEP_START to STEP_SUCCESS/FAILURE).
+orchestration s per segment = (wall time of the burst - time inside steps / heavy runs that may
+overlap) / segments: the wall time the machinery adds on top of the steps, with the steps counted
+as running 4 at a time (the robotrace/io=heavy limit), which is generous to both shapes. Step
+durations come from the event log (STEP_START to STEP_SUCCESS/FAILURE). The wall time runs from
+the first intake tick that sees the burst to the end of the last run.
 """
 
 from __future__ import annotations
@@ -29,9 +30,9 @@ from robotrace_assets.objectstore.local import find_free_port_block
 from robotrace_assets.topology import burst
 from robotrace_assets.topology.config import PostgresTarget, TopologyConfig
 from robotrace_assets.topology.outcomes import by_state, wait_settled
-from robotrace_assets.topology.topology import Topology
+from robotrace_assets.topology.topology import Topology, interrupt_on_sigterm
 
-FULL_SEGMENTS = 100
+FULL_SEGMENTS = 50  # one run per segment: ~25 s wall each on 2 cores, so ~25 min
 QUICK_SEGMENTS = 20
 TARGET_S = 0.5  # batched orchestration seconds per segment (issue 13)
 SHAPES = (("batched (25 per run)", 25), ("one run per segment", 1))
@@ -123,6 +124,7 @@ def run(quick: bool = False, workdir: Path | None = None) -> dict[str, Any]:
     shapes: list[Shape] = []
     with tempfile.TemporaryDirectory(dir=workdir or WORK_DIR) as root:
         topology = Topology(_config(Path(root)))
+        interrupt_on_sigterm()  # a `timeout` or CI cancel still stops the five processes
         try:
             topology.start()
             for seed, (name, size) in enumerate(SHAPES, start=1):
@@ -139,12 +141,12 @@ def _shapes(figures: dict[str, Any]) -> list[Shape]:
 
 def targets(figures: dict[str, Any]) -> list[Target]:
     batched = _shapes(figures)[0]
-    value = batched.outside_steps_per_segment
+    value = batched.orchestration_per_segment
     return [
         Target(
             "orchestration",
             f"burst of {batched.segments} tiny segments, real topology",
-            "run-seconds outside steps per segment, batched intake",
+            "wall s per segment minus step s per segment (steps 4 at a time), batched intake",
             f"< {TARGET_S} s",
             f"{value:.2f} s",
             value < TARGET_S,
@@ -169,7 +171,7 @@ def markdown(figures: dict[str, Any]) -> str:
         for s in shapes
     ]
     batched, single = shapes[0], shapes[-1]
-    ratio = single.outside_steps_per_segment / max(batched.outside_steps_per_segment, 1e-9)
+    ratio = single.orchestration_per_segment / max(batched.orchestration_per_segment, 1e-9)
     return "\n".join(
         [
             "## Orchestration cost per segment: batched intake vs one run per segment",
@@ -191,13 +193,15 @@ def markdown(figures: dict[str, Any]) -> str:
                     "wall s",
                     "wall s/segment",
                     "step s/segment",
-                    "run s outside steps/segment",
+                    "run s outside steps/segment (incl. queue wait)",
                     "wall - steps/parallel, s/segment",
                 ],
                 rows,
             ),
             "",
-            f"One run per segment spends {ratio:.1f}x the run-seconds outside steps per segment "
-            "that batched intake spends.",
+            f"One run per segment costs {ratio:.1f}x the orchestration per segment of batched "
+            "intake. Step time per segment is far above the ~2 s a tiny segment takes alone in "
+            "process: four heavy runs share 2 cores with the daemon, the code server and "
+            "SeaweedFS. The run-seconds column includes each run's wait in the queue.",
         ]
     )
