@@ -36,7 +36,7 @@ SETTLE_S = 300
 
 def assert_all_proven(found: dict[str, SegmentOutcome]) -> None:
     assert not problems(found), problems(found)
-    assert set(by_state(found)) == {"proven"}, {s: o.state for s, o in found.items()}
+    assert set(by_state(found)) == {"proven"}, {s: (o.state, o.runs) for s, o in found.items()}
 
 
 def root_runs(topology: Topology, segment_ids: list[str]) -> dict[str, int]:
