@@ -19,6 +19,7 @@ from robotrace.errors import NotFoundError
 from robotrace_assets import catalog, layout
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
 from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.intake.batches import RANGE_END_TAG, RANGE_START_TAG
 from robotrace_assets.intake.sensors import capture_intake_sensor
 from robotrace_assets.proof import rules
 from robotrace_assets.proof.assets import PROVIDER_PROOF
@@ -135,9 +136,17 @@ def test_explicit_flow_uploading_only_the_video_of_three_slots(
                 resources=resources_for(sqlite_service.bucket),
             )
         )
-        requested = {r.partition_key for r in tick.run_requests}
         verification = view["verification"]
-        assert {verification["segment_id"], verification["media_session_id"]} <= requested
+        segment_id = verification["segment_id"]
+        requested = {r.partition_key for r in tick.run_requests}
+        # The segment runs alone or inside a batch's partition range.
+        ranges = [
+            (r.tags[RANGE_START_TAG], r.tags[RANGE_END_TAG])
+            for r in tick.run_requests
+            if RANGE_START_TAG in r.tags
+        ]
+        assert verification["media_session_id"] in requested
+        assert segment_id in requested or any(a <= segment_id <= b for a, b in ranges)
         record = prove(sqlite_service, instance, view["verification"]["segment_id"])
         assert record["integrity_status"] == rules.VERIFIED
         assert read(client, f"/api/episodes/{episode.id}/artifact/video").content == (
