@@ -8,8 +8,6 @@ history works on every event-log storage, including the run-sharded SQLite one o
 import json
 
 from dagster import (
-    AssetCheckKey,
-    DagsterInstance,
     DefaultSensorStatus,
     RunFailureSensorContext,
     SensorEvaluationContext,
@@ -24,27 +22,9 @@ from robotrace_assets.dagster_compat import (
     AssetCheckExecutionRecordStatus,
 )
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
+from robotrace_assets.proof.history import executions_since
 from robotrace_assets.resources import AlertsResource
 from robotrace_assets.settings import sensor_interval_s
-
-PAGE = 200
-
-
-def executions_since(
-    instance: DagsterInstance, key: AssetCheckKey, after: int
-) -> list[AssetCheckExecutionRecord]:
-    """Executions of one check with id > after, oldest first (the history API pages backwards)."""
-    rows: list[AssetCheckExecutionRecord] = []
-    before: int | None = None
-    while True:
-        page = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=PAGE, cursor=before
-        )
-        fresh = [r for r in page if r.id > after]
-        rows.extend(fresh)
-        if len(page) < PAGE or len(fresh) < len(page):
-            return sorted(rows, key=lambda r: r.id)
-        before = page[-1].id
 
 
 @sensor(

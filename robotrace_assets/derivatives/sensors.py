@@ -17,7 +17,6 @@ daemon does not. No second backfill while one is still running.
 from collections.abc import Iterable
 
 from dagster import (
-    AssetCheckKey,
     AssetRecordsFilter,
     DagsterInstance,
     DefaultSensorStatus,
@@ -29,7 +28,6 @@ from dagster import (
 )
 
 from robotrace_assets.dagster_compat import (
-    AssetCheckExecutionRecord,
     AssetCheckExecutionRecordStatus,
     BulkActionStatus,
     PartitionKeyFilter,
@@ -46,6 +44,7 @@ from robotrace_assets.derivatives.staleness import (
 )
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
+from robotrace_assets.proof.history import executions_since
 
 REFRESH_TAG = "robotrace/derivative_refresh"
 # The backfill carries its counts as tags: a sensor's backfill has no title or description.
@@ -53,7 +52,7 @@ MISSING_TAG = "robotrace/segments_missing_derivatives"
 OUTDATED_TAG = "robotrace/segments_with_older_profile"
 REFRESH_INTERVAL_S = 3600
 PAGE = 1000
-NEW_PER_TICK = 20_000  # new events read per tick and kind; the rest next tick
+NEW_PER_TICK = 20_000  # new proxy materializations read per tick; the rest next tick
 SEGMENT_PARTITIONS = "segment"
 
 review_derivatives_job = define_asset_job(
@@ -121,7 +120,7 @@ class RefreshReader:
         moved = dict(after)
         for key in PROOF_CHECK_KEYS:
             done = after.get(key.name, 0)
-            for row in _executions_since(self.instance, key, done):
+            for row in executions_since(self.instance, key, done):
                 if row.status == AssetCheckExecutionRecordStatus.PLANNED:
                     run = self.instance.get_run_by_id(row.run_id)
                     if run is None or not run.is_finished:
@@ -203,24 +202,6 @@ def _fingerprint(record) -> str | None:
     materialization = record.asset_materialization
     value = materialization.metadata.get("profile_fingerprint") if materialization else None
     return str(value.value) if value is not None else None
-
-
-def _executions_since(
-    instance: DagsterInstance, key: AssetCheckKey, after: int
-) -> list[AssetCheckExecutionRecord]:
-    """Executions of one check with id > after, oldest first (the history pages backwards)."""
-    rows: list[AssetCheckExecutionRecord] = []
-    before: int | None = None
-    while len(rows) < NEW_PER_TICK:
-        page = instance.event_log_storage.get_asset_check_execution_history(
-            key, limit=PAGE, cursor=before
-        )
-        fresh = [r for r in page if r.id > after]
-        rows.extend(fresh)
-        if len(page) < PAGE or len(fresh) < len(page):
-            break
-        before = page[-1].id
-    return sorted(rows, key=lambda r: r.id)
 
 
 def full_pass(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str) -> Staleness:
