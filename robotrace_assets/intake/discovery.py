@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -170,25 +170,20 @@ def list_inbox(
     client: S3Client,
     bucket: str,
     after: str | None,
-    limit: int,
     found: Discovery,
     prefix: str = layout.INBOX,
-) -> Iterable[str]:
-    """Keys of a time-ordered prefix after `after` (S3 StartAfter: cost grows with what is new,
-    not with the prefix)."""
+) -> Iterator[str]:
+    """Keys of a time-ordered prefix after `after`, page by page as the caller reads them (S3
+    StartAfter: cost grows with what is new, not with the prefix)."""
     kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{prefix}/", "MaxKeys": 1000}
     if after:
         kwargs["StartAfter"] = after
-    yielded = 0
     while True:
         page = client.list_objects_v2(**kwargs)
         found.list_requests += 1
         for item in page.get("Contents", []):
             found.keys_listed += 1
             yield item["Key"]
-            yielded += 1
-            if yielded >= limit:
-                return
         if not page.get("IsTruncated"):
             return
         kwargs["ContinuationToken"] = page["NextContinuationToken"]
@@ -348,9 +343,13 @@ def poll_new_keys(
     recent = set(cursor.recent)
     fresh: list[str] = []
     newest = cursor.after
-    for key in list_inbox(client, bucket, start_after(cursor, prefix), limit, found, prefix):
+    # The limit counts new keys only: the lookback re-lists handled ones, and after a burst of
+    # more than `limit` they alone would fill every tick until the window passed them.
+    for key in list_inbox(client, bucket, start_after(cursor, prefix), found, prefix):
         if key in recent:
             continue
+        if len(fresh) >= limit:
+            break
         recent.add(key)
         newest = max(newest or key, key)
         fresh.append(key)

@@ -166,3 +166,22 @@ def test_a_tick_out_of_time_leaves_the_rest_for_the_next_one(s3, bucket) -> None
     assert len(found.segments) == 3 and len(found.sessions) == 1 and found.deferred == 0
     again = intake.discover(found.cursor)
     assert again.segments == [] and again.sessions == []
+
+
+def test_a_burst_past_the_tick_limit_drains_without_waiting_for_the_lookback(s3, bucket) -> None:
+    """More new entries than one tick takes: the next tick takes the rest at once. Entries it
+    already handled, which the lookback lists again, do not count against its limit."""
+    now = datetime.now(UTC)
+    ids = [f"seg_{i:026d}" for i in range(7)]
+    for i, segment_id in enumerate(ids):
+        key = layout.inbox_key("segment", segment_id, now + timedelta(milliseconds=i))
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    intake = Intake(s3, bucket)
+    seen: list[str] = []
+    cursor = IntakeCursor()
+    for _ in range(3):
+        found = intake.discover(cursor, limit=3, now=now)
+        seen += [s.segment_id for s in found.segments]
+        cursor = found.cursor
+    assert seen == ids  # 3 + 3 + 1, each once, in order
+    assert intake.discover(cursor, limit=3, now=now).segments == []
