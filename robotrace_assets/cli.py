@@ -237,11 +237,13 @@ def main(argv: list[str] | None = None) -> int:
     from robotrace_assets.clips import cli as clips_cli
     from robotrace_assets.delivery import cli as delivery_cli
     from robotrace_assets.lifecycle import cli as lifecycle_cli
+    from robotrace_assets.payouts import cli as payouts_cli
 
     api_cli.register(commands)
     clips_cli.register(commands)
     delivery_cli.register(commands)
     lifecycle_cli.register(commands)
+    payouts_cli.register(commands)
     from robotrace_assets.robotlogs import cli as robotlogs_cli
     from robotrace_assets.telemetry import cli as telemetry_cli
     from robotrace_assets.topology import cli as topology_cli
@@ -260,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         return delivery_cli.run(args)
     if args.command in lifecycle_cli.COMMANDS:
         return lifecycle_cli.run(args)
+    if args.command in payouts_cli.COMMANDS:
+        return payouts_cli.run(args)
     if args.command in telemetry_cli.COMMANDS:
         return telemetry_cli.run(args)
     if args.command in robotlogs_cli.COMMANDS:

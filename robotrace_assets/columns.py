@@ -190,6 +190,9 @@ SESSION_COLUMNS = PROVENANCE_COLUMNS + _columns(
     ("proof_states", "string", "Segment id -> proof state, JSON text."),
     ("refused_claims", "string", "Segments the session lists but does not own, JSON text."),
     ("buyer_ready", "bool", "Every declared segment is verified."),
+    ("review_outcomes", "string", "Clips by final review status, JSON text."),
+    ("payout_totals", "string", "Payout state -> segments and amount per currency, JSON text."),
+    ("buyer_readiness", "string", "Segments proven with a final review and an approved clip."),
 )
 
 CLIP_COLUMNS = (

@@ -12,6 +12,8 @@
     delivery/buyer_delivery   (per buyer delivery, on demand: signed manifest, copies or links;
                                buyer_delivery_job, launched by `robotrace deliver`)
     derivative_refresh_sensor: hourly backfill of missing or outdated derivatives
+    payouts/segment_payout    (per segment, after its review: payout state as ledger events;
+                               payout_withhold_sensor withholds on a failed proof recheck)
 
 Every asset is partitioned by the ids found in the bucket; records go to Parquet under
 robotics/catalog/. The proof checks block downstream steps within a run, and
@@ -29,6 +31,8 @@ from robotrace_assets.derivatives.sensors import derivative_refresh_sensor, revi
 from robotrace_assets.intake.jobs import segment_pipeline_job
 from robotrace_assets.intake.sensors import capture_intake_sensor, intake_batch_split_sensor
 from robotrace_assets.lifecycle.sensors import partition_archival_sensor
+from robotrace_assets.payouts.assets import segment_payout
+from robotrace_assets.payouts.sensors import payout_withhold_sensor
 from robotrace_assets.proof.assets import provider_proof
 from robotrace_assets.proof.checks import provider_proof_checks, provider_proof_recheck_job
 from robotrace_assets.resources import resources_from_env
@@ -56,6 +60,7 @@ defs = Definitions(
             clip_review,
             review_sets,
             buyer_delivery,
+            segment_payout,
         ]
     ),
     asset_checks=[provider_proof_checks],
@@ -78,6 +83,7 @@ defs = Definitions(
         review_decision_sensor,
         review_sets_sensor,
         partition_archival_sensor,
+        payout_withhold_sensor,
     ],
     # Read from the environment once, when the code location loads; secrets stay EnvVars.
     resources=resources_from_env(),

@@ -32,6 +32,7 @@ from robotrace_assets.objectstore.client import (
     make_client,
     presign_get,
 )
+from robotrace_assets.payouts.settings import payouts_from_env
 from robotrace_assets.settings import Settings
 
 # The development signing key: manifests signed with it say so (key id "local-dev").
@@ -205,4 +206,5 @@ def resources_from_env(env: Mapping[str, str] = os.environ) -> dict[str, Configu
             key_id=settings.manifest_key_id,
         ),
         "lifecycle": lifecycle_from_env(env),  # archive age and per-tick cap
+        "payouts": payouts_from_env(env),  # the rate card (ROBOTRACE_PAYOUT_RATE_CARD)
     }

@@ -27,6 +27,7 @@ def test_definitions_load() -> None:
         "review/review_complete",
         "review/regression_bank",
         "delivery/buyer_delivery",
+        "payouts/segment_payout",
     }
     checks = defs.resolve_asset_graph().asset_check_keys
     assert {c.name for c in checks if c.asset_key == AssetKey(["proof", "provider_proof"])} == {
@@ -52,6 +53,7 @@ def test_definitions_load() -> None:
         "run_failure_alert_sensor",
         "review_decision_sensor",
         "review_sets_sensor",
+        "payout_withhold_sensor",
     }
 
 

@@ -14,10 +14,11 @@ from robotrace_assets import catalog
 from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.failures import failing_on_record_errors
 from robotrace_assets.partitions import media_session_partitions
+from robotrace_assets.payouts.ledger import current_state
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
-from robotrace_assets.sessions.rollup import rollup
+from robotrace_assets.sessions.rollup import buyer_readiness, payout_totals, review_outcomes, rollup
 from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 MEDIA_SESSION = AssetKey(["sessions", "media_session"])
@@ -33,7 +34,8 @@ MEDIA_SESSION = AssetKey(["sessions", "media_session"])
     owners=OWNERS,
     metadata=catalog_table(catalog.SESSIONS),
     description="The media session: provenance (operator, task brief, device, consent receipt, "
-    "license scope, safety rules version) and a rollup of its own segments' proof states.",
+    "license scope, safety rules version) and a rollup of its own segments: proof states, "
+    "review outcomes, payout totals by state and buyer readiness.",
 )
 def media_session(
     context: AssetExecutionContext, object_store: ObjectStoreResource, alerts: AlertsResource
@@ -51,6 +53,12 @@ def media_session(
     summary = rollup(
         envelope.segment_ids, segments, proofs, envelope.media_session_id, envelope.tenant_id
     )
+    own = [s for s in envelope.segment_ids if s not in summary["refused_claims"]]
+    reviews = {s: rows for s in own if (rows := object_store.read_record(catalog.CLIP_REVIEWS, s))}
+    payouts = {s: current_state(object_store, s) for s in own if s in segments}
+    summary["review_outcomes"] = review_outcomes(reviews)
+    summary["payout_totals"] = payout_totals(payouts)
+    summary["buyer_readiness"] = buyer_readiness(own, summary["proof_states"], reviews)
     for segment_id, why in summary["refused_claims"].items():
         context.log.error(f"media session {envelope.media_session_id} claims {segment_id}: {why}")
         alerts.send(
@@ -92,6 +100,9 @@ def media_session(
             "buyer_ready": summary["buyer_ready"],
             "proof_states": MetadataValue.json(summary["proof_states"]),
             "refused_claims": MetadataValue.json(summary["refused_claims"]),
+            "review_outcomes": MetadataValue.json(summary["review_outcomes"]),
+            "payout_totals": MetadataValue.json(summary["payout_totals"]),
+            "buyer_readiness": MetadataValue.json(summary["buyer_readiness"]),
             "catalog_key": MetadataValue.path(key),
         }
     )

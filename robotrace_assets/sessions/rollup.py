@@ -1,10 +1,14 @@
-"""The media-session rollup (pure): progress and proof state of a session's own segments."""
+"""The media-session rollup (pure): progress, proof state, review outcomes, payout totals and
+buyer readiness of a session's own segments."""
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
+
+from robotrace_assets.payouts.states import PayoutState
 
 REFUSED = "claim_refused"
 
@@ -69,4 +73,50 @@ def rollup(
         "proof_states": dict(sorted(states.items())),
         "refused_claims": dict(sorted(refused.items())),
         "buyer_ready": total > 0 and counts.get("verified", 0) == total,
+    }
+
+
+def review_outcomes(reviews: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[str, int]:
+    """Clip counts by final review status over the session's reviewed segments."""
+    counts = Counter(row["final_status"] for rows in reviews.values() for row in rows)
+    return {status: counts.get(status, 0) for status in ("approved", "needs_review", "rejected")}
+
+
+def payout_totals(states: Mapping[str, PayoutState]) -> dict[str, dict[str, Any]]:
+    """Per payout state: how many segments, and their amounts per currency (exact text)."""
+    totals: dict[str, dict[str, Any]] = {}
+    for state in states.values():
+        name = state.state or "not_evaluated"
+        entry = totals.setdefault(name, {"segments": 0, "amount": {}})
+        entry["segments"] += 1
+        if state.currency:
+            before = Decimal(entry["amount"].get(state.currency, "0"))
+            entry["amount"][state.currency] = str(before + state.amount)
+    return dict(sorted(totals.items()))
+
+
+def buyer_readiness(
+    segment_ids: Sequence[str],
+    proof_states: Mapping[str, str],
+    reviews: Mapping[str, Sequence[Mapping[str, Any]]],
+) -> dict[str, Any]:
+    """How much of the session a buyer could take now: proven segments whose review is final
+    with at least one approved clip."""
+    ready = [
+        seg
+        for seg in segment_ids
+        if proof_states.get(seg) == "verified"
+        and (rows := reviews.get(seg))
+        and all(r["final_status"] in ("approved", "rejected") for r in rows)
+        and any(r["final_status"] == "approved" for r in rows)
+    ]
+    return {
+        "segments_deliverable": len(ready),
+        "segments_review_final": sum(
+            1
+            for seg in segment_ids
+            if (rows := reviews.get(seg))
+            and all(r["final_status"] in ("approved", "rejected") for r in rows)
+        ),
+        "all_deliverable": bool(segment_ids) and len(ready) == len(segment_ids),
     }
