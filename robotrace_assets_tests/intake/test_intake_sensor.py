@@ -64,6 +64,7 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
         "segments/media_probe",
         "clips/clip",
         "review/clip_review",
+        "payouts/segment_payout",
     }
     # The next tick, with the cursor the daemon stored, finds nothing new.
     again, _ = tick(instance, bucket, result.cursor)
