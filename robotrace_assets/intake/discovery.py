@@ -37,9 +37,10 @@ from robotrace_assets.intake.handoff import put_json
 from robotrace_assets.objectstore.client import S3Client, error_code, head_object
 
 LOOKBACK = timedelta(minutes=10)
-# The rest waits for the next tick: a tick must end well within 60 s, and Dagster writes each new
-# run's planned events (one per segment and asset) when the tick submits it: ~0.5 s a segment on
-# a loaded 2-core machine (burst test). 100 a tick still drains 12,000 a day many times over.
+# The rest waits for the next tick: a tick must end well within 60 s, and the daemon creates the
+# tick's runs within it (2-3 s per 25-segment run on a loaded 2-core machine with one planned
+# event per asset, 12-20 s with one per asset and segment). 100 a tick still drains 12,000 a day
+# many times over.
 MAX_ENTRIES_PER_TICK = 100
 # Handling an entry costs a GET and a HEAD: under a burst on a busy store that is ~0.1 s, so the
 # entries handled per tick are bounded by time too; the rest are listed again next tick.
