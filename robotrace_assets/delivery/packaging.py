@@ -49,11 +49,34 @@ def lerobot_artifacts(
     derivatives: dict[str, list[dict]],
     prefix: str,
 ) -> list[Artifact]:
-    """Export the clips as a LeRobot v3.0 dataset (from the H.264 proxies and the sensor logs),
-    validate it as LeRobot's loader would, and upload it into the delivery prefix."""
+    """Export the clips as a LeRobot v3.0 dataset (from the H.264 proxies, the sensor logs and
+    the label tracks: per-frame task from their task steps), validate it as LeRobot's loader
+    would, and upload it into the delivery prefix. Reviewer tags come from the current review
+    state of each clip, not from the label track (which keeps the tags known at derivation)."""
     from robotrace_assets.delivery.lerobot.export import export_lerobot
     from robotrace_assets.delivery.lerobot.model import EpisodeSource
     from robotrace_assets.delivery.lerobot.validate import validate_lerobot
+    from robotrace_assets.derivatives.labels import (
+        LabelError,
+        clip_tags_from_reviews,
+        read_label_track,
+    )
+
+    tracks: dict[str, Any] = {}
+
+    def labels_of(segment_id: str) -> Any:
+        if segment_id not in tracks:
+            found = [d for d in derivatives[segment_id] if d["kind"] == "labels"]
+            # Derivatives made before the label track existed: one task per episode, as before.
+            try:
+                tracks[segment_id] = (
+                    read_label_track(pinned_bytes(store, found[0]["key"], found[0].get("etag")))
+                    if found
+                    else None
+                )
+            except LabelError as error:
+                raise DeliveryError(f"label track of {segment_id}: {error}") from None
+        return tracks[segment_id]
 
     with tempfile.TemporaryDirectory(prefix="robotrace-lerobot-") as temp:
         work = Path(temp)
@@ -75,7 +98,12 @@ def lerobot_artifacts(
                     start_s=clip["start_s"],
                     end_s=clip["end_s"],
                     trajectory=table,
-                    metadata=lineage_of(clip, records[segment_id]) | {"segment_id": segment_id},
+                    metadata=lineage_of(clip, records[segment_id])
+                    | {
+                        "segment_id": segment_id,
+                        "reviewer_tags": list(clip_tags_from_reviews([clip])[0].tags),
+                    },
+                    labels=labels_of(segment_id),
                 )
             )
         out = work / "dataset"

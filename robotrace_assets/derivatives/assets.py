@@ -1,5 +1,11 @@
 """Review derivatives of proven segments: proxy, thumbnails, contact sheet and the media probe,
-all from ONE ffmpeg decode of the raw segment streamed from a short-lived signed GET URL.
+all from ONE ffmpeg decode of the raw segment streamed from a short-lived signed GET URL; and the
+label track (derivatives/labels.py), built in the same step from that pass's media probe (frame
+count, fps, gaps), the proven trajectory, the envelopes and the review state known then.
+
+The label track's reviewer tags are those known when it was derived (usually none: derivatives
+come before review). It is not re-derived when a decision arrives; the LeRobot export joins the
+current review state itself.
 
 Backfills and intake batches run many segments per run (BackfillPolicy.multi_run; run start-up
 costs seconds, a segment's derivatives far less); batching.materialize_each gives each segment its
@@ -8,12 +14,14 @@ then fails naming the bad ones.
 """
 
 import base64
+import hashlib
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 from dagster import (
     AssetExecutionContext,
     AssetKey,
@@ -27,6 +35,14 @@ from dagster import (
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, SEGMENTS_PER_RUN, materialize_each
+from robotrace_assets.derivatives.labels import (
+    LabelError,
+    LabelInputs,
+    LabelThresholds,
+    LabelTrack,
+    build_label_track,
+    clip_tags_from_reviews,
+)
 from robotrace_assets.derivatives.media import DerivativeError, DerivativeSet, make_derivatives
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
 from robotrace_assets.derivatives.publish import (
@@ -35,21 +51,26 @@ from robotrace_assets.derivatives.publish import (
     PublishError,
     publish,
 )
-from robotrace_assets.objectstore.client import pin_headers
+from robotrace_assets.objectstore.client import ObjectChanged, get_pinned, pin_headers
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.guard import confirm_unchanged, require_proven
 from robotrace_assets.records.errors import RecordError
 from robotrace_assets.records.proofs import ProofRecord
 from robotrace_assets.records.segments import SegmentRecord, load_segment
+from robotrace_assets.records.sessions import load_session_envelope
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
+from robotrace_assets.robotlogs import RobotLogError, read_segment_log
 from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 PROXY = AssetKey(["derivatives", "proxy"])
 THUMBNAILS = AssetKey(["derivatives", "thumbnails"])
 CONTACT_SHEET = AssetKey(["derivatives", "contact_sheet"])
 MEDIA_PROBE = AssetKey(["segments", "media_probe"])
-DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE)
+LABELS = AssetKey(["derivatives", "labels"])
+DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE, LABELS)
+LABELS_NAME, LABELS_VTT_NAME = "labels.parquet", "labels.vtt"
+VTT_CONTENT_TYPE = "text/vtt"
 SEGMENTS_PER_BACKFILL_RUN = SEGMENTS_PER_RUN
 
 # Blocking checks gate automation too; require_proven covers manual runs and backfills.
@@ -63,12 +84,15 @@ _DESCRIPTIONS = {
     CONTACT_SHEET: "One tiled image of the stills; shown in the materialization metadata.",
     MEDIA_PROBE: "Codec, fps, frames, resolution, duration, dropped frames and timestamp gaps "
     "from the raw video's packet timestamps, for clip scoring.",
+    LABELS: "Per-frame label track (task step, motion phase, privacy flags, reviewer tags known "
+    "at derivation) as Parquet and WebVTT.",
 }
 _KINDS = {
     PROXY: {"ffmpeg", "s3", "mp4"},
     THUMBNAILS: {"ffmpeg", "s3", "jpeg"},
     CONTACT_SHEET: {"ffmpeg", "s3", "jpeg"},
     MEDIA_PROBE: {"ffmpeg", "parquet"},
+    LABELS: {"s3", "parquet"},
 }
 
 
@@ -78,7 +102,7 @@ class SegmentDerivatives:
     results: list[MaterializeResult]  # one per derivative asset
 
 
-def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
+def _files(made: DerivativeSet, prefix: str, labels_dir: Path) -> list[DerivativeFile]:
     files = [DerivativeFile("proxy", made.proxy, f"{prefix}proxy.mp4", layout.VIDEO_CONTENT_TYPE)]
     files += [
         DerivativeFile(
@@ -94,6 +118,11 @@ def _files(made: DerivativeSet, prefix: str) -> list[DerivativeFile]:
             layout.JPEG_CONTENT_TYPE,
         )
     )
+    for kind, name, content_type in (
+        ("labels", LABELS_NAME, layout.PARQUET_CONTENT_TYPE),
+        ("labels_vtt", LABELS_VTT_NAME, VTT_CONTENT_TYPE),
+    ):
+        files.append(DerivativeFile(kind, labels_dir / name, f"{prefix}{name}", content_type))
     return files
 
 
@@ -134,8 +163,77 @@ def _lineage(segment_id: str, row: SegmentRecord, proof: ProofRecord) -> dict[st
     }
 
 
+def _proven_trajectory(
+    store: ObjectStoreResource,
+    alerts: AlertsResource,
+    row: SegmentRecord,
+    proof: ProofRecord,
+    device_model: str,
+) -> tuple[pa.Table | None, str | None]:
+    """The trajectory from exactly the proven bytes, or None and why. A log that cannot be
+    read still gets a label track (phases "unknown"); a log replaced since its proof fails the
+    segment like a replaced video does."""
+    if not row.sensors_key:
+        return None, "the segment declares no sensor log"
+    proven = proof.proven_object("sensors")
+    if proven is None or not proven.get("etag"):
+        return None, "the sensor log was not proven"
+    try:
+        data = get_pinned(store.client(), store.bucket_name, row.sensors_key, proven["etag"])
+    except ObjectChanged as error:
+        confirm_unchanged(store, alerts, proof)  # records the proof as stale and alerts
+        raise DerivativeError(f"sensor log: {error}") from None
+    if hashlib.sha256(data).hexdigest() != proven.get("read_sha256"):
+        raise DerivativeError("sensor log bytes differ from the proven ones")
+    fmt = row.sensors_format
+    try:
+        table = read_segment_log(data, fmt, tenant_id=row.tenant_id, device_model=device_model)
+    except RobotLogError as error:
+        return None, f"sensor log ({fmt}) unreadable: {error}"
+    return table, None
+
+
+def _make_labels(
+    store: ObjectStoreResource,
+    alerts: AlertsResource,
+    row: SegmentRecord,
+    proof: ProofRecord,
+    made: DerivativeSet,
+    out_dir: Path,
+) -> LabelTrack:
+    """The label track from the pass's probe (no second decode), written into ``out_dir``."""
+    session = load_session_envelope(store, row.media_session_id, store.known_tenants)
+    trajectory, problem = _proven_trajectory(store, alerts, row, proof, session.device_model)
+    reviews = store.read_record(catalog.CLIP_REVIEWS, row.segment_id) or []
+    inputs = LabelInputs(
+        frames=made.probe.frames,
+        fps=made.probe.fps,
+        timestamp_gaps=made.probe.timestamp_gaps,
+        task_steps=row.envelope.get("task_steps") or [],
+        task_brief=session.task_name or session.task_brief_id,
+        blur_enforced=session.blur_enforced,
+        clip_tags=clip_tags_from_reviews(reviews),
+        trajectory=trajectory,
+        trajectory_problem=problem,
+    )
+    limits = LabelThresholds(
+        made.profile.label_moving_speed_m_s, made.profile.label_contact_force_n
+    )
+    try:
+        track = build_label_track(inputs, limits)
+    except LabelError as error:
+        raise DerivativeError(f"label track: {error}") from None
+    track.write_parquet(out_dir / LABELS_NAME)
+    track.write_webvtt(out_dir / LABELS_VTT_NAME)
+    return track
+
+
 def _publish_set(
-    store: ObjectStoreResource, made: DerivativeSet, row: SegmentRecord, lineage: dict[str, str]
+    store: ObjectStoreResource,
+    made: DerivativeSet,
+    row: SegmentRecord,
+    lineage: dict[str, str],
+    labels_dir: Path,
 ) -> list[PublishedDerivative]:
     prefix = layout.derivative_prefix(
         row.tenant_id, row.media_session_id, lineage["source_segment_id"], made.profile.version
@@ -143,7 +241,7 @@ def _publish_set(
     return publish(
         store.client(),
         store.bucket_name,
-        _files(made, prefix),
+        _files(made, prefix, labels_dir),
         source_segment_id=lineage["source_segment_id"],
         source_key=lineage["source_key"],
         source_sha256=lineage["source_sha256"],
@@ -178,10 +276,13 @@ def derive_segment(
     lineage = _lineage(segment_id, row, proof)
     with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
         made = _make_pinned(store, alerts, proof, row, Path(temp))
-        published = _publish_set(store, made, row, lineage)
+        labels_dir = Path(temp) / "labels"
+        labels_dir.mkdir()
+        track = _make_labels(store, alerts, row, proof, made, labels_dir)
+        published = _publish_set(store, made, row, lineage, labels_dir)
         sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
     _write_records(store, segment_id, made, published, lineage)
-    return _segment_events(segment_id, made, published, lineage, sheet_b64)
+    return _segment_events(segment_id, made, published, lineage, sheet_b64, track)
 
 
 def _segment_events(
@@ -190,6 +291,7 @@ def _segment_events(
     published: list[PublishedDerivative],
     lineage: dict[str, str],
     sheet_b64: str,
+    track: LabelTrack,
 ) -> SegmentDerivatives:
     """One materialization per derivative asset of the segment, with its lineage."""
     by_kind: dict[str, list[Any]] = {}
@@ -249,8 +351,25 @@ def _segment_events(
                     ),
                 },
             ),
+            event(LABELS, _label_metadata(by_kind, track)),
         ],
     )
+
+
+def _label_metadata(by_kind: dict[str, list[Any]], track: LabelTrack) -> dict[str, Any]:
+    labels, vtt = by_kind["labels"][0], by_kind["labels_vtt"][0]
+    return {
+        "object_key": labels.key,
+        "size_bytes": labels.size_bytes,
+        "sha256": labels.sha256,
+        "webvtt_key": vtt.key,
+        "webvtt_sha256": vtt.sha256,
+        "verified": True,
+        "frames": track.table.num_rows,
+        "task_source": track.task_source,
+        "motion_phases": MetadataValue.json(track.phase_counts),
+        "motion_reason": track.motion_reason or "",
+    }
 
 
 @multi_asset(
@@ -293,6 +412,6 @@ def derivative_results(
 ) -> list[MaterializeResult]:
     try:
         made = derive_segment(context, store, alerts, segment_id)
-    except (DerivativeError, PublishError, RecordError) as error:
+    except (DerivativeError, PublishError, RecordError, LabelError) as error:
         raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
     return made.results

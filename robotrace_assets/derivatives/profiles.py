@@ -1,5 +1,9 @@
 """Derivative profiles, versioned. Change a setting, bump the version: the refresh sensor then
-backfills every proven segment whose derivatives were made with another profile."""
+backfills every proven segment whose derivatives were made with another profile.
+
+d2 added the label track (its motion-phase thresholds are part of the profile), so moving from
+d1 re-derives every proven segment once: proxy, stills and probe again too, because all of
+them come from the one pass over the source."""
 
 from __future__ import annotations
 
@@ -30,7 +34,7 @@ _X264_PRESETS = frozenset(
 class DerivativeProfile:
     """Everything that decides how derivatives look; its fingerprint is stored beside them."""
 
-    version: str = "d1"
+    version: str = "d2"
     proxy_height: int = 480
     proxy_crf: int = 28
     proxy_preset: str = "veryfast"
@@ -41,6 +45,12 @@ class DerivativeProfile:
     sheet_columns: int = 4
     sheet_tile_width: int = 240
     threads: int = 2
+    # Label track: end-effector speed at or above this is "moving" (the simulator's position
+    # noise gives ~0.1 mm/s at rest; its moves peak at ~0.5 m/s) ...
+    label_moving_speed_m_s: float = 0.01
+    # ... and wrist force at or above this is "in_contact": above a carried payload (the
+    # simulator's 0.1-0.8 kg weigh up to 7.8 N), below its grasp/release presses (8-35 N).
+    label_contact_force_n: float = 10.0
 
     def __post_init__(self) -> None:
         # yuv420p (x264 and JPEG) needs even sizes; odd ones fail deep inside ffmpeg.
@@ -59,6 +69,10 @@ class DerivativeProfile:
             raise ValueError(
                 f"keyframe_interval_s must be positive, got {self.keyframe_interval_s}"
             )
+        for name in ("label_moving_speed_m_s", "label_contact_force_n"):
+            value = getattr(self, name)
+            if not (value > 0 and math.isfinite(value)):
+                raise ValueError(f"{name} must be positive and finite, got {value}")
         if not self.version:
             raise ValueError("version must not be empty")
 
@@ -74,7 +88,7 @@ class DerivativeProfile:
 
 
 CURRENT_PROFILE = DerivativeProfile(
-    version="d1",
+    version="d2",
     proxy_height=480,
     proxy_crf=28,
     proxy_preset="veryfast",
@@ -83,4 +97,6 @@ CURRENT_PROFILE = DerivativeProfile(
     thumbnail_width=320,
     sheet_columns=4,
     sheet_tile_width=240,
+    label_moving_speed_m_s=0.01,
+    label_contact_force_n=10.0,
 )

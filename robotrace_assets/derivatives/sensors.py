@@ -8,6 +8,11 @@ changes (its fingerprint is in the cursor), or the pending set overflows, does a
 active segment partition once (a full pass). Archived segments have left the dynamic partition
 set (robotrace_assets/lifecycle), so neither pass ever targets them.
 
+The label track is made in the same step as the proxy with the same profile, so the proxy's
+fingerprint stands for both: the d1 -> d2 bump that added labels makes the next tick a full pass
+that re-derives every proven segment once. Review decisions do not trigger it: a label track
+keeps the reviewer tags known at derivation (see derivatives/assets.py).
+
 Each tick asks for one Dagster backfill (visible with its progress on the Backfills page); the
 derivatives' BackfillPolicy packs many segments into each of its runs. A sensor, not a schedule:
 the sensor daemon turns a run request for an asset graph subset into a backfill, the schedule
@@ -58,7 +63,7 @@ SEGMENT_PARTITIONS = "segment"
 review_derivatives_job = define_asset_job(
     "review_derivatives_job",
     selection=list(DERIVATIVE_KEYS),
-    description="Proxy, thumbnails, contact sheet and media probe of proven segments.",
+    description="Proxy, thumbnails, contact sheet, media probe and label track of proven segments.",
 )
 
 
@@ -249,9 +254,10 @@ def refresh_tick(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str)
     minimum_interval_seconds=REFRESH_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Hourly: launches one backfill of the derivatives (proxy, thumbnails, contact "
-    "sheet, media probe) of the proven segments that have none or whose derivatives were made "
-    "with another profile. Reads only what is new since its cursor; every active segment only "
-    "after a profile change. Skips while such a backfill is still running.",
+    "sheet, media probe, label track) of the proven segments that have none or whose "
+    "derivatives were made with another profile. Reads only what is new since its cursor; "
+    "every active segment only after a profile change. Skips while such a backfill is still "
+    "running.",
 )
 def derivative_refresh_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     instance = context.instance

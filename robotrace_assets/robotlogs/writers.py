@@ -29,10 +29,15 @@ from rosbags.rosbag2 import StoragePlugin
 from rosbags.rosbag2 import Writer as Bag2Writer
 from rosbags.typesys import Stores, get_typestore
 
+from robotrace_assets.derivatives.labels import label_runs
+
 __all__ = [
     "DEFAULT_TOPICS",
+    "LABELS_TOPIC",
     "MSGTYPES",
     "default_topic_map",
+    "register_label_channel",
+    "write_labels",
     "write_mcap",
     "write_robot_log",
     "write_ros1_bag",
@@ -47,6 +52,24 @@ MSGTYPES = {
 }
 FRAME_ID = "base_link"
 _NS_PER_S = 1_000_000_000
+LABELS_TOPIC = "/robotrace/labels"
+# One message per run of video frames with unchanged labels (a WebVTT cue of the label track).
+LABEL_MESSAGE_SCHEMA = {
+    "title": "robotrace.Labels",
+    "type": "object",
+    "properties": {
+        "segment_id": {"type": "string"},
+        "first_frame": {"type": "integer"},
+        "last_frame": {"type": "integer"},
+        "start_s": {"type": "number", "description": "video time of the first frame"},
+        "end_s": {"type": "number", "description": "video time where the next run starts"},
+        "task_step": {"type": ["string", "null"]},
+        "motion_phase": {"enum": ["idle", "moving", "in_contact", "unknown"]},
+        "privacy_blur_enforced": {"type": ["boolean", "null"]},
+        "privacy_needs_review": {"type": "boolean"},
+        "reviewer_tags": {"type": "array", "items": {"type": "string"}},
+    },
+}
 
 
 def default_topic_map(with_wrench: bool = True) -> dict[str, Any]:
@@ -218,6 +241,36 @@ def _mcap_json_protobuf(table: pa.Table, out: io.BytesIO, topics: dict[str, str]
         for role, doc in docs.items():
             writer.add_message(channels[role], row.host_ns, json.dumps(doc).encode(), row.host_ns)
     writer.finish()
+
+
+def register_label_channel(writer: McapWriter, topic: str = LABELS_TOPIC) -> int:
+    """A JSON channel for label-track messages on ``topic``; returns its channel id."""
+    schema_id = writer.register_schema(
+        name="robotrace.Labels",
+        encoding="jsonschema",
+        data=json.dumps(LABEL_MESSAGE_SCHEMA).encode(),
+    )
+    return writer.register_channel(topic=topic, message_encoding="json", schema_id=schema_id)
+
+
+def write_labels(
+    writer: McapWriter, channel_id: int, labels: pa.Table, origin_ns: int, segment_id: str
+) -> int:
+    """The segment's label track as one message per label run, logged at ``origin_ns`` (the
+    video-clock time of its first frame) plus the run's start; returns the message count."""
+    runs = label_runs(labels)
+    for run in runs:
+        log_ns = origin_ns + round(run.start_s * _NS_PER_S)
+        doc = {
+            "segment_id": segment_id,
+            "first_frame": run.first_frame,
+            "last_frame": run.last_frame,
+            "start_s": run.start_s,
+            "end_s": run.end_s,
+            **run.labels,
+        }
+        writer.add_message(channel_id, log_ns, json.dumps(doc).encode(), log_ns)
+    return len(runs)
 
 
 def write_mcap(

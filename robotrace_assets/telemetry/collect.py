@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 
 from robotrace_assets import catalog, layout
+from robotrace_assets.derivatives.labels import LabelError, read_label_track
 from robotrace_assets.envelopes import MediaSessionEnvelope
 from robotrace_assets.records.errors import RecordError
 from robotrace_assets.records.proofs import load_proof
@@ -53,6 +54,7 @@ class SegmentTelemetry:
     # Video-clock time (epoch ns) that clip start_s/end_s count from: the first trajectory
     # sample's host time, as the clip asset cuts, else the segment's started_at.
     origin_ns: int
+    labels: pa.Table | None = None  # the label track derivative, when made and intact
 
     @property
     def sensors_format(self) -> str:
@@ -133,9 +135,24 @@ def _segment(
     derivatives = store.read_record(catalog.DERIVATIVES, segment_id) or []
     proxy = next((d for d in derivatives if d.get("kind") == "proxy"), None)
     table, error = _trajectory(store, row, envelope.device_model, topic_maps)
+    labels = _labels(store, next((d for d in derivatives if d.get("kind") == "labels"), None))
     return SegmentTelemetry(
-        segment_id, row, table, error, clips, reviews, proxy, _origin_ns(row, table)
+        segment_id, row, table, error, clips, reviews, proxy, _origin_ns(row, table), labels
     )
+
+
+def _labels(store: RecordStore, record: dict[str, Any] | None) -> pa.Table | None:
+    """The label track whose bytes still have the SHA-256 it was published with, else None
+    (an export without labels is still a telemetry export)."""
+    if record is None:
+        return None
+    try:
+        data = store.get_bytes(str(record["key"]))
+        if hashlib.sha256(data).hexdigest() != record.get("sha256"):
+            return None
+        return read_label_track(data)
+    except (LookupError, LabelError):
+        return None
 
 
 def _origin_ns(row: dict[str, Any], table: pa.Table | None) -> int:

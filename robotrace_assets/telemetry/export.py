@@ -21,6 +21,7 @@ import pyarrow as pa
 from foxglove import messages as fox
 from mcap.writer import CompressionType, Writer
 
+from robotrace_assets.robotlogs.writers import LABELS_TOPIC, register_label_channel, write_labels
 from robotrace_assets.telemetry.channels import (
     BASE_FRAME,
     NUMERIC_SIGNALS,
@@ -196,6 +197,7 @@ def write_session_mcap(session: SessionTelemetry, stream: IO[bytes]) -> ExportSu
     }
     writer.add_metadata("robotrace.session", provenance)
     errors: dict[str, str] = {}
+    labels_channel: int | None = None  # registered with the first label track
     for segment in session.segments:
         origin = segment.origin_ns
         writer.add_metadata(
@@ -214,6 +216,12 @@ def write_session_mcap(session: SessionTelemetry, stream: IO[bytes]) -> ExportSu
             out.add("log", origin, warning.encode())
         for clip in segment.clips:
             _clip_messages(out, origin, clip, segment.reviews.get(clip["clip_id"]))
+        if segment.labels is not None:
+            if labels_channel is None:
+                labels_channel = register_label_channel(writer)
+            out.counts[LABELS_TOPIC] += write_labels(
+                writer, labels_channel, segment.labels, origin, segment.segment_id
+            )
     writer.finish()
     proxies = {s.segment_id: str(s.proxy["key"]) for s in session.segments if s.proxy}
     return ExportSummary(dict(out.counts), len(session.segments), proxies, errors)

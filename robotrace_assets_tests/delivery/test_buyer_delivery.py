@@ -5,6 +5,7 @@ import io
 import json
 import time
 
+import pyarrow.parquet as pq
 import requests
 from dagster import materialize
 
@@ -199,6 +200,11 @@ def test_lerobot_delivery_validates(s3, bucket, instance, tmp_path, monkeypatch)
     assert info["total_episodes"] == len(
         store.read_record(catalog.CLIPS, session.segments[0].segment_id)
     )
+    # Per-frame task from the label track: the envelope's task steps.
+    tasks = set(pq.read_table(local / "meta" / "tasks.parquet").column("task").to_pylist())
+    assert tasks == {s["label"] for s in session.segments[0].envelope["task_steps"]}
+    episodes = pq.read_table(local / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
+    assert "reviewer_tags" in episodes.column_names
 
 
 def test_cli_delivers_and_refuses_unknown_buyers(

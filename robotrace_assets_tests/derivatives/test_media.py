@@ -169,7 +169,7 @@ def test_profile_fingerprint_is_stable_and_covers_every_field() -> None:
     assert PROFILE.fingerprint() == DerivativeProfile().fingerprint()
     assert re.fullmatch(r"[0-9a-f]{16}", PROFILE.fingerprint())
     changes = {
-        "version": "d2",
+        "version": "d3",
         "proxy_height": 360,
         "proxy_crf": 23,
         "proxy_preset": "fast",
@@ -179,6 +179,8 @@ def test_profile_fingerprint_is_stable_and_covers_every_field() -> None:
         "sheet_columns": 3,
         "sheet_tile_width": 200,
         "threads": 1,
+        "label_moving_speed_m_s": 0.02,
+        "label_contact_force_n": 12.0,
     }
     assert set(changes) == {f.name for f in dataclasses.fields(DerivativeProfile)}
     prints = {dataclasses.replace(PROFILE, **{k: v}).fingerprint() for k, v in changes.items()}

@@ -1,9 +1,12 @@
 """Review derivatives through Dagster, against the real store and ffmpeg."""
 
 import hashlib
+import io
 import json
 import os
 
+import pyarrow as pa
+import webvtt
 from dagster import (
     AssetKey,
     AssetMaterialization,
@@ -23,11 +26,13 @@ from robotrace_assets.definitions import defs
 from robotrace_assets.derivatives.assets import (
     CONTACT_SHEET,
     DERIVATIVE_KEYS,
+    LABELS,
     MEDIA_PROBE,
     PROXY,
     THUMBNAILS,
     review_derivatives,
 )
+from robotrace_assets.derivatives.labels import read_label_track
 from robotrace_assets.derivatives.profiles import CURRENT_PROFILE
 from robotrace_assets.derivatives.sensors import (
     MISSING_TAG,
@@ -48,6 +53,7 @@ from robotrace_assets_tests.helpers import (
 )
 
 PROVE = [SEGMENT, SEGMENT_PARTS, PROVIDER_PROOF]
+TINY = {"segments": 1, "seconds": 2.0, "fps": 10, "width": 64, "height": 48}
 FULL = [*PROVE, PROXY]
 
 
@@ -81,8 +87,62 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
     probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
     assert probe["codec"] == "hevc" and probe["dropped_frames"] >= 3
     rows = store_for(bucket).read_record(catalog.DERIVATIVES, segment.segment_id)
-    assert {r["kind"] for r in rows} == {"proxy", "thumbnail", "contact_sheet"}
+    assert {r["kind"] for r in rows} == {
+        "proxy",
+        "thumbnail",
+        "contact_sheet",
+        "labels",
+        "labels_vtt",
+    }
     assert all(r["source_key"] == segment.raw_key for r in rows)
+
+
+def _label_track(s3, bucket, instance, segment_id: str) -> tuple[dict, pa.Table]:
+    labels = _metadata(instance, LABELS, segment_id)
+    body = s3.get_object(Bucket=bucket, Key=labels["object_key"])["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == labels["sha256"]
+    return labels, read_label_track(body)
+
+
+def test_label_track_is_published_proven_and_one_row_per_frame(s3, bucket, instance) -> None:
+    segment = simulate(s3, bucket, **TINY)[0].segments[0]
+    result = run_assets(instance, bucket, FULL, segment.segment_id)
+    assert result.success, failure_messages(result)
+    labels, table = _label_track(s3, bucket, instance, segment.segment_id)
+    probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
+    assert table.num_rows == probe["frames"] == labels["frames"] == segment.video.frames
+    assert labels["profile_version"] == CURRENT_PROFILE.version
+    assert labels["source_sha256"] == segment.envelope["raw"]["sha256"]
+    assert labels["task_source"] == "task_steps" and labels["motion_reason"] == ""
+    assert {"idle", "moving"} <= set(table["motion_phase"].to_pylist())
+    steps = [s["label"] for s in segment.envelope["task_steps"]]
+    assert set(table["task_step"].to_pylist()) <= set(steps)
+    head = s3.head_object(Bucket=bucket, Key=labels["object_key"])
+    assert head["Metadata"]["robotrace-source-segment"] == segment.segment_id
+    assert head["Metadata"]["robotrace-lifecycle"] == "regenerable"
+    vtt = s3.get_object(Bucket=bucket, Key=labels["webvtt_key"])
+    assert vtt["ContentType"] == "text/vtt"
+    text = vtt["Body"].read()
+    assert hashlib.sha256(text).hexdigest() == labels["webvtt_sha256"]
+    cues = webvtt.from_buffer(io.StringIO(text.decode()))
+    assert len(cues) >= 2 and cues[0].start == "00:00:00.000"
+
+
+def test_unreadable_trajectory_still_gets_labels_with_unknown_phase(s3, bucket, instance) -> None:
+    """A proven but unreadable robot log: the segment still gets its label track, every phase
+    "unknown" and the reason recorded; nothing else about the segment fails."""
+    segment = simulate(s3, bucket, **TINY)[0].segments[0]
+    garbage = b"not a parquet file at all"
+    s3.put_object(Bucket=bucket, Key=segment.sensors_key, Body=garbage)
+    doc = json.loads(s3.get_object(Bucket=bucket, Key=segment.envelope_key)["Body"].read())
+    doc["sensors"].update(sha256=hashlib.sha256(garbage).hexdigest(), size_bytes=len(garbage))
+    s3.put_object(Bucket=bucket, Key=segment.envelope_key, Body=json.dumps(doc).encode())
+    result = run_assets(instance, bucket, FULL, segment.segment_id)
+    assert result.success, failure_messages(result)
+    labels, table = _label_track(s3, bucket, instance, segment.segment_id)
+    assert set(table["motion_phase"].to_pylist()) == {"unknown"}
+    assert "unreadable" in labels["motion_reason"]
+    assert table.num_rows == segment.video.frames
 
 
 def test_undecodable_but_proven_segment_fails_and_uploads_nothing(s3, bucket, instance) -> None:

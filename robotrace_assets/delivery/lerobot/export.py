@@ -37,6 +37,7 @@ from robotrace_assets.delivery.lerobot.model import (
     ResolvedEpisode,
 )
 from robotrace_assets.delivery.lerobot.stats import (
+    PixelStats,
     Stats,
     aggregate_image_stats,
     jsonable,
@@ -127,6 +128,30 @@ def _probe_sources(episodes: Sequence[EpisodeSource]) -> dict[Path, SourceVideo]
     return sources
 
 
+def _frame_tasks(source: EpisodeSource, length: int, fps: int) -> list[str]:
+    """The task of every frame of the episode: the label track's step at ``start_s + k / fps``
+    (the last label row at or before that instant), else the episode's own task."""
+    if source.labels is None:
+        return [source.task] * length
+    times = source.labels["timestamp_s"].to_numpy(zero_copy_only=False)
+    steps = source.labels["task_step"].to_pylist()
+    if times.size == 0:
+        raise LeRobotExportError(f"clip {source.clip_id}: the label track is empty")
+    instants = source.start_s + np.arange(length) / fps
+    # A microsecond of slack: the track's timestamps are rounded to 1e-6 s.
+    rows = np.clip(np.searchsorted(times, instants + 1e-6, side="right") - 1, 0, times.size - 1)
+    return [steps[r] or source.task for r in rows.tolist()]
+
+
+def _task_indices(texts: Sequence[str], tasks: list[str]) -> np.ndarray:
+    """Indices of ``texts`` in ``tasks``, appending new ones in order of first appearance."""
+    for text in dict.fromkeys(texts):
+        if text not in tasks:
+            tasks.append(text)
+    lookup = {text: i for i, text in enumerate(tasks)}
+    return np.array([lookup[t] for t in texts], dtype=np.int64)
+
+
 def _resolve_episodes(
     episodes: Sequence[EpisodeSource], sources: dict[Path, SourceVideo], plan: _Plan
 ) -> tuple[list[ResolvedEpisode], list[str]]:
@@ -145,10 +170,18 @@ def _resolve_episodes(
         state, force, host_ns, device_ns = sample_trajectory(
             source, length, plan.fps, plan.joints, plan.with_force
         )
-        if source.task not in tasks:
-            tasks.append(source.task)
-        ep = ResolvedEpisode(
-            source, idx, tasks.index(source.task), length, state, force, host_ns, device_ns
+        if source.labels is None:
+            if source.task not in tasks:
+                tasks.append(source.task)
+            per_frame = None
+            task_index = tasks.index(source.task)
+        else:
+            per_frame = _task_indices(_frame_tasks(source, length, plan.fps), tasks)
+            task_index = int(per_frame[0])
+        ep = ResolvedEpisode(source, idx, task_index, length, state, force, host_ns, device_ns)
+        ep.task_indices = per_frame
+        ep.episode_tasks = (
+            (task_index,) if per_frame is None else tuple(dict.fromkeys(per_frame.tolist()))
         )
         ep.file_number = idx // plan.episodes_per_file
         ep.dataset_from = total
@@ -159,7 +192,7 @@ def _resolve_episodes(
 
 def _write_file(
     staging: Path, number: int, group: Sequence[ResolvedEpisode], plan: _Plan
-) -> tuple[list[Columns], list[dict[str, Stats]]]:
+) -> tuple[list[Columns], list[dict[str, Stats]], list[PixelStats]]:
     """One video file and its data file; the group's data columns and per-episode stats."""
     chunk, file = divmod(number, plan.chunks_size)
     offset = 0
@@ -179,35 +212,37 @@ def _write_file(
     episode_stats = []
     for columns, pixels in zip(group_columns, pixel_stats, strict=True):
         stats = {name: numeric_stats(values) for name, values in columns.items()}
-        stats[plan.video_key] = pixels
+        stats[plan.video_key] = pixels.stats
         episode_stats.append(stats)
-    return group_columns, episode_stats
+    return group_columns, episode_stats, pixel_stats
 
 
 def _write_files(
     staging: Path, resolved: Sequence[ResolvedEpisode], plan: _Plan
-) -> tuple[list[Columns], list[dict[str, Stats]]]:
+) -> tuple[list[Columns], list[dict[str, Stats]], list[PixelStats]]:
     """Every video and data file, in file order."""
     groups: dict[int, list[ResolvedEpisode]] = {}
     for ep in resolved:
         groups.setdefault(ep.file_number, []).append(ep)
     all_columns: list[Columns] = []
     episode_stats: list[dict[str, Stats]] = []
+    pixels: list[PixelStats] = []
     for number, group in groups.items():
-        columns, stats = _write_file(staging, number, group, plan)
+        columns, stats, group_pixels = _write_file(staging, number, group, plan)
         all_columns.extend(columns)
         episode_stats.extend(stats)
-    return all_columns, episode_stats
+        pixels.extend(group_pixels)
+    return all_columns, episode_stats, pixels
 
 
 def _global_stats(
-    all_columns: Sequence[Columns], episode_stats: Sequence[dict[str, Stats]], video_key: str
+    all_columns: Sequence[Columns], pixels: Sequence[PixelStats], video_key: str
 ) -> dict[str, Stats]:
     stats = {
         name: numeric_stats(np.concatenate([c[name] for c in all_columns], axis=0))
         for name in all_columns[0]
     }
-    stats[video_key] = aggregate_image_stats([s[video_key] for s in episode_stats])
+    stats[video_key] = aggregate_image_stats(pixels)
     return stats
 
 
@@ -241,7 +276,7 @@ def _build(
 ) -> tuple[int, int, int]:
     """Write the whole dataset into ``staging``; (episodes, frames, tasks)."""
     resolved, tasks = _resolve_episodes(episodes, sources, plan)
-    all_columns, episode_stats = _write_files(staging, resolved, plan)
+    all_columns, episode_stats, pixels = _write_files(staging, resolved, plan)
     episodes_path = staging / EPISODES_PATH.format(chunk_index=0, file_index=0)
     episodes_path.parent.mkdir(parents=True, exist_ok=True)
     table = episodes_table(
@@ -249,9 +284,7 @@ def _build(
     )
     pq.write_table(table, episodes_path)
     task_frame(tasks).to_parquet(staging / TASKS_PATH)
-    write_json(
-        staging / STATS_PATH, jsonable(_global_stats(all_columns, episode_stats, plan.video_key))
-    )
+    write_json(staging / STATS_PATH, jsonable(_global_stats(all_columns, pixels, plan.video_key)))
     frames = sum(ep.length for ep in resolved)
     write_json(staging / INFO_PATH, _info(plan, robot_type, len(resolved), frames, len(tasks)))
     return len(resolved), frames, len(tasks)

@@ -41,7 +41,10 @@ class EpisodeSource:
     source segment's samples (``host_time_ns``, ``device_time_ns``, ``ee_x/y/z``,
     ``joint_0..``, optional ``force_x/y/z``); its first sample's host time is video time 0.
     ``metadata`` (provenance such as segment_id, consent_receipt_id, license_scope_id,
-    safety_rules_version) becomes columns of the episodes table.
+    safety_rules_version) becomes columns of the episodes table. ``labels`` is the source
+    segment's label track (derivatives/labels.py, timestamps in video time): when given, each
+    frame's task is the ``task_step`` at its instant (``task`` where no step covers it);
+    without it every frame has ``task``.
     """
 
     clip_id: str
@@ -51,6 +54,7 @@ class EpisodeSource:
     end_s: float
     trajectory: pa.Table
     metadata: Mapping[str, ProvenanceValue] = field(default_factory=dict)
+    labels: pa.Table | None = None
 
 
 @dataclass(frozen=True)
@@ -109,3 +113,7 @@ class ResolvedEpisode:
     dataset_from: int = 0
     # First frame of this episode inside its video file.
     video_from_frame: int = 0
+    # Per-frame task_index from the label track; None: every frame has ``task_index``.
+    task_indices: IntArray | None = None
+    # The episode's distinct task indices in order of first appearance.
+    episode_tasks: tuple[int, ...] = ()

@@ -1,8 +1,18 @@
-"""LeRobot feature statistics: numeric per dimension, image per channel, per episode and overall."""
+"""LeRobot feature statistics: numeric per dimension, image per channel, per episode and overall.
+
+Every feature carries ``min, max, mean, std, count`` and the quantiles ``q01, q10, q50, q90,
+q99`` that LeRobot's own writer stores (quantile normalization needs q01/q99). Image quantiles
+are exact over the sampled pixels: 8-bit pixels fit a 256-bin histogram per channel, so the
+quantile is read off the histogram with numpy's default (linear) rule, and the dataset-wide
+quantiles come from the summed histograms of every episode, exact over all sampled frames.
+(LeRobot's aggregate_stats can only bound them from per-episode quantiles; ours lie inside
+those bounds.)
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +21,15 @@ import numpy as np
 from robotrace_assets.delivery.lerobot.model import LeRobotExportError, ResolvedEpisode
 from robotrace_assets.delivery.lerobot.video import decode_sampled_frames
 
-__all__ = ["aggregate_image_stats", "jsonable", "numeric_stats", "video_episode_stats"]
+__all__ = [
+    "QUANTILES",
+    "PixelStats",
+    "aggregate_image_stats",
+    "image_stats",
+    "jsonable",
+    "numeric_stats",
+    "video_episode_stats",
+]
 
 # Image stats as LeRobot computes them: up to 100 sampled frames per episode, downsampled to
 # ~150 px when the long side is >= 300 px, per-channel values in [0, 1].
@@ -20,9 +38,18 @@ _STATS_MAX_SAMPLES = 10_000
 _STATS_POWER = 0.75
 _STATS_TARGET_PX = 150
 _STATS_DOWNSAMPLE_FROM_PX = 300
-_QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+QUANTILES = {"q01": 0.01, "q10": 0.10, "q50": 0.50, "q90": 0.90, "q99": 0.99}
+_LEVELS = 256  # 8-bit pixels
 
 Stats = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class PixelStats:
+    """One episode's image stats and the per-channel histogram (3, 256) they came from."""
+
+    stats: Stats
+    histogram: np.ndarray
 
 
 def _estimate_num_samples(length: int) -> int:
@@ -48,21 +75,49 @@ def _sampled_frames(episodes: Sequence[ResolvedEpisode]) -> dict[int, int]:
     return wanted
 
 
-def _image_stats(frames: Sequence[np.ndarray]) -> Stats:
-    # (n, h, w, c) -> per channel over (n, h, w), kept as (c, 1, 1) like LeRobot.
-    pixels = np.stack(frames).astype(np.float64) / 255.0
-    return {
+def _order_statistic(cumulative: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """Per channel, the k-th smallest level (0-based): the first whose cumulative count > k."""
+    return np.array(
+        [np.searchsorted(c, n, side="right") for c, n in zip(cumulative, k, strict=True)]
+    )
+
+
+def _histogram_quantiles(histogram: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-channel quantiles of the pixels counted in ``histogram`` (3, 256), in [0, 1], equal
+    to ``np.quantile`` (linear) over those pixels: between order statistics lo and lo + 1."""
+    cumulative = np.cumsum(histogram, axis=1)
+    total = cumulative[:, -1]
+    out: dict[str, np.ndarray] = {}
+    for name, q in QUANTILES.items():
+        position = q * (total - 1)
+        lo = np.floor(position).astype(np.int64)
+        hi = np.minimum(lo + 1, total - 1)
+        value_lo, value_hi = _order_statistic(cumulative, lo), _order_statistic(cumulative, hi)
+        value = value_lo + (position - lo) * (value_hi - value_lo)
+        out[name] = (value / 255.0).reshape(3, 1, 1)
+    return out
+
+
+def image_stats(frames: Sequence[np.ndarray]) -> PixelStats:
+    """LeRobot image stats of RGB frames (h, w, 3) uint8: per channel, shape (3, 1, 1)."""
+    stacked = np.stack(frames)
+    pixels = stacked.astype(np.float64) / 255.0
+    histogram = np.stack(
+        [np.bincount(stacked[..., c].ravel(), minlength=_LEVELS) for c in range(3)]
+    )
+    stats = {
         "min": pixels.min(axis=(0, 1, 2)).reshape(3, 1, 1),
         "max": pixels.max(axis=(0, 1, 2)).reshape(3, 1, 1),
         "mean": pixels.mean(axis=(0, 1, 2)).reshape(3, 1, 1),
         "std": pixels.std(axis=(0, 1, 2)).reshape(3, 1, 1),
         "count": np.array([len(frames)]),
     }
+    return PixelStats({**stats, **_histogram_quantiles(histogram)}, histogram)
 
 
 def video_episode_stats(
     path: Path, episodes: Sequence[ResolvedEpisode], width: int, height: int
-) -> list[Stats]:
+) -> list[PixelStats]:
     """Per-episode pixel stats of one video file (LeRobot image stats: shape (3, 1, 1), values
     in [0, 1]), from one streaming decode that keeps only the sampled frames."""
     sw, sh = _stats_frame_size(width, height)
@@ -73,7 +128,7 @@ def video_episode_stats(
             raise LeRobotExportError(
                 f"decoding {path.name}: no frames for episode {ep.episode_index}"
             )
-        stats.append(_image_stats(frames))
+        stats.append(image_stats(frames))
     return stats
 
 
@@ -89,13 +144,15 @@ def numeric_stats(values: np.ndarray) -> Stats:
         "std": arr.std(axis=0),
         "count": np.array([arr.shape[0]]),
     }
-    for name, q in _QUANTILES.items():
+    for name, q in QUANTILES.items():
         stats[name] = np.quantile(arr, q, axis=0)
     return stats
 
 
-def aggregate_image_stats(parts: Sequence[Mapping[str, np.ndarray]]) -> Stats:
-    """Combine per-episode image stats: count-weighted mean, pooled variance, min/max."""
+def aggregate_image_stats(pixel_parts: Sequence[PixelStats]) -> Stats:
+    """Combine per-episode image stats: count-weighted mean, pooled variance, min/max, and
+    quantiles of the summed histograms."""
+    parts = [p.stats for p in pixel_parts]
     counts = np.array([p["count"][0] for p in parts], dtype=np.float64)
     total = counts.sum()
     means = np.stack([p["mean"] for p in parts])
@@ -110,6 +167,7 @@ def aggregate_image_stats(parts: Sequence[Mapping[str, np.ndarray]]) -> Stats:
         "mean": mean,
         "std": np.sqrt(var),
         "count": np.array([int(total)]),
+        **_histogram_quantiles(np.sum([p.histogram for p in pixel_parts], axis=0)),
     }
 
 

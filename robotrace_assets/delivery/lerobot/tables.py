@@ -114,7 +114,11 @@ def episode_columns(ep: ResolvedEpisode, fps: int) -> dict[str, np.ndarray]:
         "frame_index": frame_index,
         "episode_index": np.full(ep.length, ep.episode_index, dtype=np.int64),
         "index": ep.dataset_from + frame_index,
-        "task_index": np.full(ep.length, ep.task_index, dtype=np.int64),
+        "task_index": (
+            np.full(ep.length, ep.task_index, dtype=np.int64)
+            if ep.task_indices is None
+            else ep.task_indices
+        ),
     }
     return columns
 
@@ -142,7 +146,7 @@ def _episode_row(
     chunk, file = divmod(ep.file_number, chunks_size)
     return {
         "episode_index": ep.episode_index,
-        "tasks": [tasks[ep.task_index]],
+        "tasks": [tasks[i] for i in ep.episode_tasks or (ep.task_index,)],
         "length": ep.length,
         "data/chunk_index": chunk,
         "data/file_index": file,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -137,6 +138,30 @@ def _check_totals(ds: _Dataset, problems: list[str]) -> None:
         missing = [k for k in ds.features if k not in ds.stats]
         if missing:
             problems.append(f"stats.json lacks {missing}")
+        for key in ds.features:
+            if isinstance(ds.stats.get(key), dict):
+                _check_feature_stats(key, ds.stats[key], problems)
+
+
+_BASE_STATS = ("min", "max", "mean", "std", "count")
+_QUANTILE_KEYS = ("q01", "q10", "q50", "q90", "q99")
+
+
+def _check_feature_stats(key: str, stats: Mapping[str, Any], problems: list[str]) -> None:
+    """LeRobot's stat keys, quantiles included (quantile normalization reads q01/q99), with
+    q01 <= q10 <= q50 <= q90 <= q99 inside min..max, element-wise."""
+    absent = [name for name in (*_BASE_STATS, *_QUANTILE_KEYS) if name not in stats]
+    if absent:
+        problems.append(f"stats.json {key} lacks {absent}")
+        return
+    try:
+        ordered = [np.asarray(stats[n], dtype=np.float64) for n in ("min", *_QUANTILE_KEYS, "max")]
+        steps = [np.all(low <= high + 1e-9) for low, high in itertools.pairwise(ordered)]
+    except (TypeError, ValueError) as exc:
+        problems.append(f"stats.json {key}: stats are not numeric arrays of one shape: {exc}")
+        return
+    if not all(steps):
+        problems.append(f"stats.json {key}: quantiles are not ordered within min..max")
 
 
 def _check_indices(ds: _Dataset, cols: Columns, problems: list[str]) -> None:

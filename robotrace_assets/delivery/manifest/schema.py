@@ -15,6 +15,8 @@ KINDS = (
     "proxy",
     "thumbnail",
     "contact_sheet",
+    "labels",  # the per-frame label track (Parquet) and its WebVTT
+    "labels_vtt",
     "lerobot_file",
     "telemetry_mcap",  # one MCAP per media session (Foxglove schemas)
 )
