@@ -22,6 +22,7 @@ def test_definitions_load() -> None:
         "derivatives/proxy",
         "derivatives/thumbnails",
         "derivatives/contact_sheet",
+        "derivatives/labels",
         "clips/clip",
         "review/clip_review",
         "review/review_complete",

@@ -61,6 +61,7 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
         "derivatives/proxy",
         "derivatives/thumbnails",
         "derivatives/contact_sheet",
+        "derivatives/labels",
         "segments/media_probe",
         "clips/clip",
         "review/clip_review",
