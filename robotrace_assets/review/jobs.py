@@ -2,12 +2,16 @@
 
 from dagster import AssetSelection, define_asset_job
 
+from robotrace_assets.payouts.assets import SEGMENT_PAYOUT
 from robotrace_assets.review.assets import CLIP_REVIEW, REGRESSION_BANK, REVIEW_COMPLETE
 
 clip_review_job = define_asset_job(
     "clip_review_job",
-    selection=AssetSelection.assets(CLIP_REVIEW),
-    description="One segment's clips re-reviewed with every filed reviewer decision.",
+    # The payout follows the review in the same run: automation conditions only run when the
+    # (stopped by default) automation sensor is on.
+    selection=AssetSelection.assets(CLIP_REVIEW, SEGMENT_PAYOUT),
+    description="One segment's clips re-reviewed with every filed reviewer decision, and its "
+    "payout state priced again.",
 )
 
 review_sets_job = define_asset_job(
