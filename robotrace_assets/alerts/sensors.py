@@ -17,12 +17,9 @@ from dagster import (
 )
 
 from robotrace_assets.alerts.notify import Alert
-from robotrace_assets.dagster_compat import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
+from robotrace_assets.dagster_compat import AssetCheckExecutionRecord
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
-from robotrace_assets.proof.history import executions_since
+from robotrace_assets.proof.history import failed_since
 from robotrace_assets.resources import AlertsResource
 from robotrace_assets.settings import sensor_interval_s
 
@@ -38,20 +35,8 @@ def proof_check_alert_sensor(
     context: SensorEvaluationContext, alerts: AlertsResource
 ) -> SkipReason | None:
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    sent = 0
-    for key in PROOF_CHECK_KEYS:
-        done = cursor.get(key.name, 0)
-        for row in executions_since(context.instance, key, done):
-            if row.status == AssetCheckExecutionRecordStatus.PLANNED:
-                run = context.instance.get_run_by_id(row.run_id)
-                if run is None or not run.is_finished:
-                    break  # still running: look again next tick, and nothing after it yet
-                done = row.id  # never evaluated; a crashed run alerts through the run sensor
-                continue
-            if row.status == AssetCheckExecutionRecordStatus.FAILED and row.event is not None:
-                sent += _alert(alerts, row)
-            done = row.id
-        cursor[key.name] = done
+    failed = failed_since(context.instance, PROOF_CHECK_KEYS, cursor)
+    sent = sum(_alert(alerts, row) for row in failed)
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     if not sent:
         return SkipReason("no failed proof checks since the last tick")

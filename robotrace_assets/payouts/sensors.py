@@ -10,14 +10,11 @@ import json
 from dagster import DefaultSensorStatus, SensorEvaluationContext, SkipReason, sensor
 
 from robotrace_assets.alerts.notify import Alert
-from robotrace_assets.dagster_compat import (
-    AssetCheckExecutionRecord,
-    AssetCheckExecutionRecordStatus,
-)
+from robotrace_assets.dagster_compat import AssetCheckExecutionRecord
 from robotrace_assets.payouts.service import withhold_segment
 from robotrace_assets.payouts.states import PAID
 from robotrace_assets.proof.guard import PROOF_CHECK_KEYS
-from robotrace_assets.proof.history import executions_since
+from robotrace_assets.proof.history import failed_since
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.settings import sensor_interval_s
 
@@ -35,29 +32,20 @@ def payout_withhold_sensor(
     context: SensorEvaluationContext, object_store: ObjectStoreResource, alerts: AlertsResource
 ) -> SkipReason | None:
     cursor: dict[str, int] = json.loads(context.cursor) if context.cursor else {}
-    acted = 0
-    for key in PROOF_CHECK_KEYS:
-        done = cursor.get(key.name, 0)
-        for row in executions_since(context.instance, key, done):
-            if row.status == AssetCheckExecutionRecordStatus.PLANNED:
-                run = context.instance.get_run_by_id(row.run_id)
-                if run is None or not run.is_finished:
-                    break  # still running: look again next tick
-            elif row.status == AssetCheckExecutionRecordStatus.FAILED:
-                acted += _withhold(object_store, alerts, key.name, row)
-            done = row.id
-        cursor[key.name] = done
+    failed = failed_since(context.instance, PROOF_CHECK_KEYS, cursor)
+    acted = sum(_withhold(object_store, alerts, row) for row in failed)
     context.update_cursor(json.dumps(cursor, sort_keys=True))
     return None if acted else SkipReason("no payout to withhold")
 
 
 def _withhold(
-    store: ObjectStoreResource, alerts: AlertsResource, check: str, row: AssetCheckExecutionRecord
+    store: ObjectStoreResource, alerts: AlertsResource, row: AssetCheckExecutionRecord
 ) -> bool:
     evaluation = row.event.asset_check_evaluation if row.event is not None else None
     segment_id = evaluation.partition if evaluation is not None else None
-    if not segment_id:
+    if evaluation is None or not segment_id:
         return False
+    check = evaluation.check_name
     why = f"provider proof check {check} failed (run {row.run_id[:8]})"
     state, event = withhold_segment(store, segment_id, why, ACTOR)
     if event is None and state.state != PAID:

@@ -1,8 +1,14 @@
-"""Reading a proof check's execution history after a cursor (alert sensor, derivative refresh)."""
+"""Reading a proof check's execution history after a cursor (alert and payout sensors,
+derivative refresh)."""
+
+from collections.abc import Iterable, Iterator
 
 from dagster import AssetCheckKey, DagsterInstance
 
-from robotrace_assets.dagster_compat import AssetCheckExecutionRecord
+from robotrace_assets.dagster_compat import (
+    AssetCheckExecutionRecord,
+    AssetCheckExecutionRecordStatus,
+)
 
 PAGE = 200
 
@@ -24,3 +30,21 @@ def executions_since(
         if len(page) < PAGE or len(fresh) < len(page):
             return sorted(rows, key=lambda r: r.id)
         before = page[-1].id
+
+
+def failed_since(
+    instance: DagsterInstance, keys: Iterable[AssetCheckKey], cursor: dict[str, int]
+) -> Iterator[AssetCheckExecutionRecord]:
+    """Failed evaluations of `keys` after `cursor` (check name -> last execution id passed),
+    oldest first per check. The cursor moves past each row once the caller has handled it, and
+    stops at a planned execution whose run is still going: nothing after it is skipped."""
+    for key in keys:
+        for row in executions_since(instance, key, cursor.get(key.name, 0)):
+            if row.status == AssetCheckExecutionRecordStatus.PLANNED:
+                run = instance.get_run_by_id(row.run_id)
+                if run is None or not run.is_finished:
+                    break  # still running: look again next tick
+                # A run that ended without evaluating it: a crash, alerted by the run sensor.
+            elif row.status == AssetCheckExecutionRecordStatus.FAILED and row.event is not None:
+                yield row
+            cursor[key.name] = row.id
