@@ -43,6 +43,11 @@ def add_simulation_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--video-bitrate-kbps", type=int, default=None)
     parser.add_argument("--sensor-hz", type=float, default=100.0)
     parser.add_argument(
+        "--no-audio",
+        action="store_true",
+        help="silent captures: no spoken task narration (which needs espeak-ng)",
+    )
+    parser.add_argument(
         "--part-size", type=_parse_size, default="5MiB", help="multipart part size (>= 5MiB)"
     )
     parser.add_argument(
@@ -76,6 +81,7 @@ def simulation_config(args: argparse.Namespace) -> SimulationConfig:
         codec=args.codec,
         video_bitrate_kbps=args.video_bitrate_kbps,
         sensor_hz=args.sensor_hz,
+        narration=not args.no_audio,
         part_size=args.part_size,
         defects=tuple(Defect.parse(d) for d in args.defect),
         base_time=(args.captured_at or datetime.now(UTC)).astimezone(UTC),

@@ -1,7 +1,8 @@
 """Deterministic synthetic capture video for the simulator, tests and benchmarks.
 
 Encoded with the bundled ffmpeg through ``robotrace_assets.media`` (the one runner) and
-measured from the written file with its probes, never trusted from the spec.
+measured from the written file with its probes, never trusted from the spec. A spec may carry
+a WAV file (the narration) that is muxed in as an AAC audio track of the same length.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any, Literal
 import ffmpeg
 import numpy as np
 
+from robotrace_assets.media.audio import probe_audio_stream
 from robotrace_assets.media.ffmpeg import MediaError, run_ffmpeg
 from robotrace_assets.media.probe import probe_packet_times, probe_video_stream
 
@@ -24,6 +26,8 @@ __all__ = ["VideoInfo", "VideoSpec", "encode_synthetic_video"]
 Codec = Literal["hevc", "h264"]
 
 CONTENT_TYPE_MP4 = "video/mp4"
+# Speech needs little: 64 kb/s mono AAC-LC keeps the narration intelligible to ASR.
+AUDIO_BITRATE = "64k"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,9 @@ class VideoSpec:
     # Constant bitrate target. None: constant quality (small files). Set it to get files of a
     # predictable size, e.g. large enough to need several multipart-upload parts.
     bitrate_kbps: int | None = None
+    # A WAV file muxed in as the audio track (AAC), padded with silence to the video's length.
+    # None: a silent capture with no audio stream at all.
+    audio_wav: Path | None = None
 
     @property
     def source_frames(self) -> int:
@@ -61,6 +68,7 @@ class VideoInfo:
     duration_s: float
     size_bytes: int
     content_type: str = CONTENT_TYPE_MP4
+    audio_codec: str | None = None  # None: the file has no audio stream
 
 
 def _validate(spec: VideoSpec) -> None:
@@ -89,6 +97,8 @@ def _validate(spec: VideoSpec) -> None:
         raise ValueError("dropped_frames would remove every frame")
     if spec.bitrate_kbps is not None and spec.bitrate_kbps <= 0:
         raise ValueError(f"bitrate_kbps must be positive, got {spec.bitrate_kbps}")
+    if spec.audio_wav is not None and not Path(spec.audio_wav).is_file():
+        raise ValueError(f"audio_wav {spec.audio_wav} is not a file")
 
 
 def _video(spec: VideoSpec) -> Any:
@@ -158,10 +168,31 @@ def _codec_options(spec: VideoSpec) -> dict[str, str | int]:
     return codec_opts
 
 
+def _audio(spec: VideoSpec, wav: Path) -> tuple[Any, dict[str, str | int]]:
+    """The narration as an audio stream exactly as long as the source video, and its encoder."""
+    audio = (
+        ffmpeg.input(f"file:{Path(wav).resolve()}", protocol_whitelist="file")
+        .filter("apad", whole_dur=f"{spec.source_frames / spec.fps:.6f}")
+        .filter("atrim", end=f"{spec.source_frames / spec.fps:.6f}")
+    )
+    options: dict[str, str | int] = {
+        "acodec": "aac",
+        "b:a": AUDIO_BITRATE,
+        "ac": 1,
+        "flags:a": "+bitexact",
+    }
+    return audio, options
+
+
 def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
     """ffmpeg arguments rendering ``spec`` into ``out_path`` (an MP4, whatever its suffix)."""
+    streams = [_video(spec)]
+    audio_opts: dict[str, str | int] = {}
+    if spec.audio_wav is not None:
+        audio, audio_opts = _audio(spec, spec.audio_wav)
+        streams.append(audio)
     out = ffmpeg.output(
-        _video(spec),
+        *streams,
         str(out_path),
         f="mp4",
         pix_fmt="yuv420p",
@@ -175,6 +206,7 @@ def _build_args(spec: VideoSpec, out_path: Path) -> list[str]:
         map_chapters=-1,
         **{"flags:v": "+bitexact"},
         **_codec_options(spec),
+        **audio_opts,
     )
     return ffmpeg.get_args(out)
 
@@ -195,6 +227,7 @@ def encode_synthetic_video(path: Path, spec: VideoSpec) -> VideoInfo:
         run_ffmpeg(_build_args(spec, tmp_path), what=f"encoding {path.name}")
         times = probe_packet_times(tmp_path)
         stream = probe_video_stream(tmp_path)
+        audio = probe_audio_stream(str(tmp_path))
         if not times:
             raise MediaError(f"encoding {path.name}: ffmpeg wrote no video packets")
         size_bytes = tmp_path.stat().st_size
@@ -213,4 +246,5 @@ def encode_synthetic_video(path: Path, spec: VideoSpec) -> VideoInfo:
         duration_s=times[-1] - times[0] + 1.0 / spec.fps,
         size_bytes=size_bytes,
         content_type=CONTENT_TYPE_MP4,
+        audio_codec=audio.codec if audio else None,
     )

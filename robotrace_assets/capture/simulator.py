@@ -5,6 +5,8 @@ video with ffmpeg, synthesizes trajectory/joint/force samples, writes the segmen
 (declared size, SHA-256, part count), uploads the raw video as a multipart upload through
 presigned UploadPart URLs and the sensor log through a presigned PUT, and finally drops an
 inbox notification. Everything but wall-clock upload times is deterministic for a seed.
+With ``narration`` on, each segment's video also carries an audio track: the task brief's
+steps spoken by espeak-ng (``capture.narration``), so transcripts can be scored.
 
 Defects can be injected per segment to exercise every failure the pipeline must catch.
 """
@@ -26,6 +28,7 @@ from tqdm import tqdm
 
 from robotrace_assets import layout
 from robotrace_assets.capture.media import VideoInfo, VideoSpec, encode_synthetic_video
+from robotrace_assets.capture.narration import fit_narration
 from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
 from robotrace_assets.envelopes import SCHEMA_VERSION, validate
 from robotrace_assets.ids import new_id
@@ -98,6 +101,9 @@ class SimulationConfig:
     part_size: int = MIN_PART_SIZE
     defects: tuple[Defect, ...] = ()
     base_time: datetime = BASE_TIME
+    # Spoken task narration as an AAC track (needs espeak-ng). Off by default: burst and
+    # benchmark captures stay tiny and silent; `robotrace simulate` and `demo` turn it on.
+    narration: bool = False
 
     def defects_for(self, session: int, segment: int | None = None) -> set[str]:
         """Session-level defects when `segment` is None, else that segment's own."""
@@ -121,6 +127,7 @@ class SimulatedSegment:
     digest: FileDigest
     defects: set[str]
     upload: UploadReport | None = None
+    narration: str | None = None  # the words spoken in the audio track, if it has one
 
 
 @dataclass
@@ -282,7 +289,12 @@ class CaptureSimulator:
         defects = cfg.defects_for(session.index, index)
         seed = cfg.seed * 100_003 + session.index * 1_009 + index
         video_path = temp / f"{segment_id}.mp4"
-        video = self._encode_video(video_path, seed, defects)
+        narration = self._narrate(session, temp / f"{segment_id}.narration.wav")
+        video = (
+            self._encode_narrated_video(video_path, seed, defects, narration[1])
+            if narration
+            else self._encode_video(video_path, seed, defects)
+        )
         started = cfg.base_time + timedelta(hours=session.index, seconds=index * cfg.seconds)
         sensors_path = temp / f"{segment_id}.sensors.parquet"
         self._write_trajectory(sensors_path, seed, defects, started)
@@ -312,9 +324,28 @@ class CaptureSimulator:
             video=video,
             digest=digest,
             defects=defects,
+            narration=narration[0] if narration else None,
         )
 
+    def _narrate(self, session: SimulatedSession, wav: Path) -> tuple[str, Path] | None:
+        """(words, WAV) of the task narration that fits the segment, if narration is on."""
+        if not self.config.narration:
+            return None
+        task = session.envelope["task"]
+        spoken = fit_narration(task["name"], task["steps"], self.config.seconds, wav)
+        return (spoken.text, spoken.wav) if spoken else None
+
     def _encode_video(self, path: Path, seed: int, defects: set[str]) -> VideoInfo:
+        return encode_synthetic_video(path, self._video_spec(seed, defects))
+
+    def _encode_narrated_video(
+        self, path: Path, seed: int, defects: set[str], wav: Path
+    ) -> VideoInfo:
+        # Its own method: subclasses that reuse or pad silent clips (bursts, topology tests)
+        # override _encode_video and never see narrated segments.
+        return encode_synthetic_video(path, replace(self._video_spec(seed, defects), audio_wav=wav))
+
+    def _video_spec(self, seed: int, defects: set[str]) -> VideoSpec:
         cfg = self.config
         frames = int(cfg.seconds * cfg.fps)
         dropped = (
@@ -333,7 +364,7 @@ class CaptureSimulator:
         )
         if cfg.video_bitrate_kbps:
             spec = replace(spec, bitrate_kbps=cfg.video_bitrate_kbps)
-        return encode_synthetic_video(path, spec)
+        return spec
 
     def _write_trajectory(
         self, path: Path, seed: int, defects: set[str], started: datetime
