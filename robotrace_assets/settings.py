@@ -33,6 +33,13 @@ def intake_batch_size() -> int:
     return max(1, int(value)) if value.isdigit() else 25
 
 
+def transcript_engine() -> tuple[str, Path | None]:
+    """The transcript's ASR engine (pocketsphinx, faster-whisper) and the model directory."""
+    engine = os.environ.get("ROBOTRACE_TRANSCRIPT_ENGINE", "").strip() or "pocketsphinx"
+    model_dir = os.environ.get("ROBOTRACE_TRANSCRIPT_MODEL_DIR", "").strip()
+    return engine, Path(model_dir) if model_dir else None
+
+
 class SettingsError(ValueError):
     """The environment does not describe a usable object store."""
 

@@ -2,7 +2,9 @@
 
 ``make_derivatives`` runs ONE ffmpeg process that reads and decodes the source once and splits
 the decoded frames three ways (proxy, thumbnails, contact sheet) while a stream copy of the same
-packets measures the segment; the graph is in ``derivatives.graph``. The pieces below (work
+packets measures the segment; the graph is in ``derivatives.graph``. Asked for it
+(``audio_pcm=True``), the same process also decodes the first audio stream to the PCM the
+transcript engines take, so the transcript needs no second read. The pieces below (work
 directory, preflight, stills checks, publishing) are public so the benchmark's baselines in
 ``bench/derivatives_baselines.py`` are built from the same parts.
 
@@ -38,11 +40,15 @@ from robotrace_assets.derivatives.graph import (
     thumbs_output,
 )
 from robotrace_assets.derivatives.profiles import DerivativeProfile
+from robotrace_assets.derivatives.transcript.audio import ASR_SAMPLE_RATE, AudioPcm, NoAudio
+from robotrace_assets.media.audio import AudioStreamProbe, probe_audio_stream
 from robotrace_assets.media.ffmpeg import MediaError, run_ffmpeg
 from robotrace_assets.media.measure import MediaProbe, measure
 from robotrace_assets.media.probe import parse_packet_log
 
 __all__ = ["DerivativeError", "DerivativeSet", "make_derivatives"]
+
+PCM_NAME = "audio.pcm"
 
 
 class DerivativeError(MediaError):
@@ -58,6 +64,9 @@ class DerivativeSet:
     profile: DerivativeProfile
     # Wall time of all ffmpeg work for this set (preflight and repair passes included).
     seconds: float
+    # Only with audio_pcm=True: the decoded audio, NoAudio for a silent source, or None when
+    # the audio did not decode cleanly (the transcript then reads it alone and reports why).
+    audio: AudioPcm | NoAudio | None = None
 
 
 @contextmanager
@@ -201,14 +210,36 @@ def check_hint(duration_hint_s: float | None) -> None:
         raise ValueError(f"duration_hint_s must be positive and finite, got {duration_hint_s}")
 
 
+def _audio_output(src: Any, path: Path) -> Any:
+    return ffmpeg.output(src["a:0"], str(path), f="s16le", ac=1, ar=ASR_SAMPLE_RATE)
+
+
+def _audio_errors(log: str, stream: AudioStreamProbe) -> bool:
+    """Whether the info log holds an error from the audio decoder (a damaged stream)."""
+    return any(
+        "[error]" in line and (f"[{stream.codec}" in line or "[aist#" in line)
+        for line in log.splitlines()
+    )
+
+
+def _read_pcm(work: Path, log: str, stream: AudioStreamProbe) -> AudioPcm | None:
+    pcm_path = work / PCM_NAME
+    if _audio_errors(log, stream) or not pcm_path.is_file():
+        return None
+    pcm = pcm_path.read_bytes()
+    pcm_path.unlink()
+    return AudioPcm(pcm, ASR_SAMPLE_RATE, stream.codec) if len(pcm) >= 2 else None
+
+
 def _one_pass(
     source: str,
     work: Path,
     duration_s: float,
     profile: DerivativeProfile,
     headers: Mapping[str, str] | None,
-) -> MediaProbe:
-    """Proxy, stills and packet log from one process and one decode; returns the measurement."""
+    audio: AudioStreamProbe | None = None,
+) -> tuple[MediaProbe, AudioPcm | None]:
+    """Proxy, stills, packet log (and PCM of ``audio``) from one process and one decode."""
     src = open_source(source, profile, decode=True, headers=headers)
     branches = src["v:0"].filter_multi_output("split", 2)
     stills = select_stills(branches[1], duration_s, profile).filter_multi_output("split", 2)
@@ -218,8 +249,31 @@ def _one_pass(
         sheet_output(stills[1], work / SHEET_NAME, profile),
         packets_output(src, work / PACKETS_NAME),
     ]
+    if audio is not None:
+        outputs.append(_audio_output(src, work / PCM_NAME))
     log = run_graph(outputs, source, "making derivatives")
-    return measure_packets(work / PACKETS_NAME, log)
+    pcm = _read_pcm(work, log, audio) if audio is not None else None
+    return measure_packets(work / PACKETS_NAME, log), pcm
+
+
+def _pass_with_audio(
+    source: str,
+    work: Path,
+    duration_s: float,
+    profile: DerivativeProfile,
+    headers: Mapping[str, str] | None,
+) -> tuple[MediaProbe, AudioPcm | NoAudio | None]:
+    """The single pass with the audio branch; a pass that fails is retried without it, so a
+    damaged audio stream never costs the proxy and stills (only the transcript reports it)."""
+    with derivative_errors():
+        stream = probe_audio_stream(source, headers)
+    if stream is None:
+        return _one_pass(source, work, duration_s, profile, headers)[0], NoAudio()
+    try:
+        return _one_pass(source, work, duration_s, profile, headers, stream)
+    except DerivativeError:
+        (work / PCM_NAME).unlink(missing_ok=True)
+        return _one_pass(source, work, duration_s, profile, headers)[0], None
 
 
 def make_derivatives(
@@ -228,6 +282,7 @@ def make_derivatives(
     profile: DerivativeProfile,
     duration_hint_s: float | None = None,
     headers: Mapping[str, str] | None = None,
+    audio_pcm: bool = False,
 ) -> DerivativeSet:
     """Proxy, thumbnails and contact sheet from ONE ffmpeg process and ONE decode.
 
@@ -236,6 +291,8 @@ def make_derivatives(
     preflight measures the segment first (an extra read, no decode). If the hint turns out
     wrong by more than half a still's spacing, the stills alone are remade with the measured
     duration. On any failure ``DerivativeError`` is raised and ``out_dir`` is left as it was.
+    With ``audio_pcm`` the set also carries the source's audio for the transcript (see
+    ``DerivativeSet.audio``); the audio is probed first (a header read, no decode).
     """
     check_hint(duration_hint_s)
     out_dir = Path(out_dir)
@@ -243,10 +300,15 @@ def make_derivatives(
     work = new_workdir(out_dir)
     try:
         duration_s = duration_hint_s or preflight(source, work, profile, headers).duration_s
-        probe = _one_pass(source, work, duration_s, profile, headers)
+        audio: AudioPcm | NoAudio | None = None
+        if audio_pcm:
+            probe, audio = _pass_with_audio(source, work, duration_s, profile, headers)
+        else:
+            probe = _one_pass(source, work, duration_s, profile, headers)[0]
         require_output(work / PROXY_NAME, "proxy")
         finish_stills(source, work, duration_s, probe, profile, headers)
         proxy, thumbs, sheet = publish_outputs(work, out_dir)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return DerivativeSet(proxy, thumbs, sheet, probe, profile, time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    return DerivativeSet(proxy, thumbs, sheet, probe, profile, elapsed, audio)
