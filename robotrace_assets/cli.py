@@ -67,6 +67,21 @@ def add_simulation_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def narrated(args: argparse.Namespace) -> bool:
+    """Narration unless --no-audio; a machine without espeak-ng (a Debian package, not a pip
+    one) still runs the demo, with silent captures and a note saying how to get narration."""
+    if args.no_audio:
+        return False
+    if shutil.which("espeak-ng") is None:
+        print(
+            "note: espeak-ng is not installed, so captures are silent "
+            "(apt-get install espeak-ng for narrated ones; --no-audio hides this note)",
+            file=sys.stderr,
+        )
+        return False
+    return True
+
+
 def simulation_config(args: argparse.Namespace) -> SimulationConfig:
     from robotrace_assets.capture.simulator import Defect, SimulationConfig
 
@@ -81,7 +96,7 @@ def simulation_config(args: argparse.Namespace) -> SimulationConfig:
         codec=args.codec,
         video_bitrate_kbps=args.video_bitrate_kbps,
         sensor_hz=args.sensor_hz,
-        narration=not args.no_audio,
+        narration=narrated(args),
         part_size=args.part_size,
         defects=tuple(Defect.parse(d) for d in args.defect),
         base_time=(args.captured_at or datetime.now(UTC)).astimezone(UTC),
