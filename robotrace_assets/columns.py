@@ -141,7 +141,8 @@ PROOF_COLUMNS = _columns(
 )
 
 DERIVATIVE_COLUMNS = columns_of(
-    PublishedDerivative, {"kind": "proxy, thumbnail, contact_sheet, labels or labels_vtt."}
+    PublishedDerivative,
+    {"kind": "proxy, thumbnail, contact_sheet, labels, labels_vtt, transcript or transcript_vtt."},
 ) + _columns(
     ("source_segment_id", "string"),
     ("source_key", "string", "Raw video the derivative was made from."),

@@ -23,6 +23,7 @@ def test_definitions_load() -> None:
         "derivatives/thumbnails",
         "derivatives/contact_sheet",
         "derivatives/labels",
+        "derivatives/transcript",
         "clips/clip",
         "review/clip_review",
         "review/review_complete",

@@ -1,7 +1,8 @@
-"""Review derivatives of proven segments: proxy, thumbnails, contact sheet and the media probe,
-all from ONE ffmpeg decode of the raw segment streamed from a short-lived signed GET URL; and the
-label track (derivatives/labels.py), built in the same step from that pass's media probe (frame
-count, fps, gaps), the proven trajectory, the envelopes and the review state known then.
+"""Review derivatives of proven segments: proxy, thumbnails, contact sheet, the media probe and
+the audio for the transcript, all from ONE ffmpeg decode of the raw segment streamed from a
+short-lived signed GET URL; the transcript (derivatives/transcripts.py) recognized from that
+audio; and the label track (derivatives/labels.py), built in the same step from that pass's media
+probe (frame count, fps, gaps), the proven trajectory, the envelopes and the review state.
 
 The label track's reviewer tags are those known when it was derived (usually none: derivatives
 come before review). It is not re-derived when a decision arrives; the LeRobot export joins the
@@ -51,6 +52,12 @@ from robotrace_assets.derivatives.publish import (
     PublishError,
     publish,
 )
+from robotrace_assets.derivatives.transcripts import (
+    TRANSCRIPT_NAME,
+    TRANSCRIPT_VTT_NAME,
+    make_transcript,
+    transcript_metadata,
+)
 from robotrace_assets.objectstore.client import ObjectChanged, get_pinned, pin_headers
 from robotrace_assets.partitions import segment_partitions
 from robotrace_assets.proof.assets import PROVIDER_PROOF
@@ -68,7 +75,8 @@ THUMBNAILS = AssetKey(["derivatives", "thumbnails"])
 CONTACT_SHEET = AssetKey(["derivatives", "contact_sheet"])
 MEDIA_PROBE = AssetKey(["segments", "media_probe"])
 LABELS = AssetKey(["derivatives", "labels"])
-DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE, LABELS)
+TRANSCRIPT = AssetKey(["derivatives", "transcript"])
+DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE, LABELS, TRANSCRIPT)
 LABELS_NAME, LABELS_VTT_NAME = "labels.parquet", "labels.vtt"
 VTT_CONTENT_TYPE = "text/vtt"
 SEGMENTS_PER_BACKFILL_RUN = SEGMENTS_PER_RUN
@@ -86,6 +94,8 @@ _DESCRIPTIONS = {
     "from the raw video's packet timestamps, for clip scoring.",
     LABELS: "Per-frame label track (task step, motion phase, privacy flags, reviewer tags known "
     "at derivation) as Parquet and WebVTT.",
+    TRANSCRIPT: "The narration as WebVTT and JSON with word times, recognized offline "
+    "(ROBOTRACE_TRANSCRIPT_ENGINE); an explicit no-audio record for a silent segment.",
 }
 _KINDS = {
     PROXY: {"ffmpeg", "s3", "mp4"},
@@ -93,6 +103,7 @@ _KINDS = {
     CONTACT_SHEET: {"ffmpeg", "s3", "jpeg"},
     MEDIA_PROBE: {"ffmpeg", "parquet"},
     LABELS: {"s3", "parquet"},
+    TRANSCRIPT: {"s3", "json"},
 }
 
 
@@ -102,7 +113,7 @@ class SegmentDerivatives:
     results: list[MaterializeResult]  # one per derivative asset
 
 
-def _files(made: DerivativeSet, prefix: str, labels_dir: Path) -> list[DerivativeFile]:
+def _files(made: DerivativeSet, prefix: str, side_dir: Path) -> list[DerivativeFile]:
     files = [DerivativeFile("proxy", made.proxy, f"{prefix}proxy.mp4", layout.VIDEO_CONTENT_TYPE)]
     files += [
         DerivativeFile(
@@ -121,8 +132,10 @@ def _files(made: DerivativeSet, prefix: str, labels_dir: Path) -> list[Derivativ
     for kind, name, content_type in (
         ("labels", LABELS_NAME, layout.PARQUET_CONTENT_TYPE),
         ("labels_vtt", LABELS_VTT_NAME, VTT_CONTENT_TYPE),
+        ("transcript", TRANSCRIPT_NAME, layout.JSON_CONTENT_TYPE),
+        ("transcript_vtt", TRANSCRIPT_VTT_NAME, VTT_CONTENT_TYPE),
     ):
-        files.append(DerivativeFile(kind, labels_dir / name, f"{prefix}{name}", content_type))
+        files.append(DerivativeFile(kind, side_dir / name, f"{prefix}{name}", content_type))
     return files
 
 
@@ -145,6 +158,7 @@ def _make_pinned(
             CURRENT_PROFILE,
             duration_hint_s=row.duration_s,
             headers=pin_headers(proof.row["etag"]),
+            audio_pcm=True,  # the transcript's audio, from the same decode
         )
     except DerivativeError as error:
         if not (unchanged := confirm_unchanged(store, alerts, proof)).passed:
@@ -233,7 +247,7 @@ def _publish_set(
     made: DerivativeSet,
     row: SegmentRecord,
     lineage: dict[str, str],
-    labels_dir: Path,
+    side_dir: Path,
 ) -> list[PublishedDerivative]:
     prefix = layout.derivative_prefix(
         row.tenant_id, row.media_session_id, lineage["source_segment_id"], made.profile.version
@@ -241,7 +255,7 @@ def _publish_set(
     return publish(
         store.client(),
         store.bucket_name,
-        _files(made, prefix, labels_dir),
+        _files(made, prefix, side_dir),
         source_segment_id=lineage["source_segment_id"],
         source_key=lineage["source_key"],
         source_sha256=lineage["source_sha256"],
@@ -276,13 +290,30 @@ def derive_segment(
     lineage = _lineage(segment_id, row, proof)
     with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
         made = _make_pinned(store, alerts, proof, row, Path(temp))
-        labels_dir = Path(temp) / "labels"
-        labels_dir.mkdir()
-        track = _make_labels(store, alerts, row, proof, made, labels_dir)
-        published = _publish_set(store, made, row, lineage, labels_dir)
+        side_dir = Path(temp) / "side"  # label track and transcript, published with the rest
+        side_dir.mkdir()
+        track = _make_labels(store, alerts, row, proof, made, side_dir)
+
+        def reread() -> tuple[str, dict[str, str]]:
+            url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
+            return url, pin_headers(proof.row["etag"])
+
+        transcript = make_transcript(made, reread, side_dir)
+        published = _publish_set(store, made, row, lineage, side_dir)
         sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
     _write_records(store, segment_id, made, published, lineage)
-    return _segment_events(segment_id, made, published, lineage, sheet_b64, track)
+    events = _segment_events(segment_id, made, published, lineage, sheet_b64, track)
+    first = {p.kind: p for p in reversed(published)}
+    events.results.append(
+        MaterializeResult(
+            asset_key=TRANSCRIPT,
+            metadata={
+                **{k: MetadataValue.text(str(v)) for k, v in lineage.items()},
+                **transcript_metadata(first, transcript),
+            },
+        )
+    )
+    return events
 
 
 def _segment_events(

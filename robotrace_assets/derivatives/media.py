@@ -265,8 +265,13 @@ def _pass_with_audio(
 ) -> tuple[MediaProbe, AudioPcm | NoAudio | None]:
     """The single pass with the audio branch; a pass that fails is retried without it, so a
     damaged audio stream never costs the proxy and stills (only the transcript reports it)."""
-    with derivative_errors():
-        stream = probe_audio_stream(source, headers)
+    try:
+        with derivative_errors():
+            stream = probe_audio_stream(source, headers)
+    except DerivativeError:
+        # A source the probe cannot open: the plain pass fails it with ffmpeg's own reason, as
+        # for any bad media (or, if the video reads after all, the transcript reports the audio).
+        return _one_pass(source, work, duration_s, profile, headers)[0], None
     if stream is None:
         return _one_pass(source, work, duration_s, profile, headers)[0], NoAudio()
     try:

@@ -23,7 +23,7 @@ class PublishError(RuntimeError):
 
 @dataclass(frozen=True)
 class DerivativeFile:
-    kind: str  # "proxy" | "thumbnail" | "contact_sheet" | "labels" | "labels_vtt"
+    kind: str  # proxy | thumbnail | contact_sheet | labels[_vtt] | transcript[_vtt]
     path: Path
     key: str
     content_type: str

@@ -93,6 +93,8 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
         "contact_sheet",
         "labels",
         "labels_vtt",
+        "transcript",
+        "transcript_vtt",
     }
     assert all(r["source_key"] == segment.raw_key for r in rows)
 

@@ -62,6 +62,7 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
         "derivatives/thumbnails",
         "derivatives/contact_sheet",
         "derivatives/labels",
+        "derivatives/transcript",
         "segments/media_probe",
         "clips/clip",
         "review/clip_review",

@@ -17,6 +17,8 @@ KINDS = (
     "contact_sheet",
     "labels",  # the per-frame label track (Parquet) and its WebVTT
     "labels_vtt",
+    "transcript",  # the narration's transcript (JSON with word times) and its WebVTT
+    "transcript_vtt",
     "lerobot_file",
     "telemetry_mcap",  # one MCAP per media session (Foxglove schemas)
 )
