@@ -34,6 +34,7 @@ from bench import (
     robotlogs_bench,
     sensor_tick,
     signals_bench,
+    transcript_bench,
 )
 from bench.common import REPO_ROOT, WORK_DIR, Target, log, targets_table
 from bench.machine import Machine, describe
@@ -82,6 +83,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "aggregates": figures_runner(aggregates_bench, "10"),
     "partitions": figures_runner(partitions_bench, "11"),
     "orchestration": figures_runner(orchestration_bench, "12"),
+    "transcript": figures_runner(transcript_bench, "13"),
 }
 
 
