@@ -1,5 +1,5 @@
-"""A burst: ROBOTRACE_BURST_SEGMENTS tiny segments (200 in the suite; the issue asks 2,000)
-land at once in the topology.
+"""A burst: ROBOTRACE_BURST_SEGMENTS tiny segments (opt-in; the issue asks 2,000) land at once
+in the topology.
 
 Asserted on every segment: discovered exactly once (one partition, one intake run covering it),
 every intake sensor tick ends within the 60 s sensor timeout (tick records), and the run queue
