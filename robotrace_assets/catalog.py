@@ -25,6 +25,7 @@ CLIPS = "clips"
 CLIP_REVIEWS = "clip_reviews"
 REVIEW_COMPLETE = "review_complete"
 REGRESSION_BANK = "regression_bank"
+PAYOUT_EVENTS = "payouts/events"  # append-only: one file per event, under a folder per segment
 
 
 def _cell(value: Any) -> Any:

@@ -256,6 +256,20 @@ REVIEW_COLUMNS = CLIP_COLUMNS + _columns(
 # The Parquet export manifest of a buyer delivery (one row per delivered file).
 DELIVERY_MANIFEST_COLUMNS = arrow_columns(MANIFEST_COLUMNS)
 
+PAYOUT_EVENT_COLUMNS = _columns(
+    ("event_id", "string", "pev_<ULID>: the ledger event."),
+    ("segment_id", "string"),
+    ("media_session_id", "string"),
+    ("state", "string", "not_payable, pending, payable, approved, paid or withheld."),
+    ("reason", "string", "Why the state changed."),
+    ("actor", "string", "Who changed it: a person (--by) or robotrace/<asset or sensor>."),
+    ("at", "string", "When, ISO 8601 UTC."),
+    ("currency", "string", "ISO 4217 code of the amount."),
+    ("approved_minutes", "string", "Minutes of approved clips, exact decimal text."),
+    ("amount", "string", "Amount of this state, exact decimal text."),
+    ("batch_id", "string", "The payout batch that paid it (paid events)."),
+)
+
 CATALOG_COLUMNS: dict[str, tuple[Column, ...]] = {
     catalog.SESSIONS: SESSION_COLUMNS,
     catalog.SEGMENTS: SEGMENT_COLUMNS,
@@ -267,4 +281,5 @@ CATALOG_COLUMNS: dict[str, tuple[Column, ...]] = {
     catalog.CLIP_REVIEWS: REVIEW_COLUMNS,
     catalog.REVIEW_COMPLETE: REVIEW_COLUMNS,
     catalog.REGRESSION_BANK: REVIEW_COLUMNS,
+    catalog.PAYOUT_EVENTS: PAYOUT_EVENT_COLUMNS,
 }

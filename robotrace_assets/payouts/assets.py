@@ -13,6 +13,7 @@ from dagster import (
     asset,
 )
 
+from robotrace_assets import catalog
 from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, materialize_each
 from robotrace_assets.failures import failing_on_record_errors
@@ -24,7 +25,7 @@ from robotrace_assets.payouts.states import WITHHELD
 from robotrace_assets.proof.guard import proof_gate
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
-from robotrace_assets.ui_metadata import OWNERS
+from robotrace_assets.ui_metadata import OWNERS, catalog_table
 
 SEGMENT_PAYOUT = AssetKey(["payouts", "segment_payout"])
 ACTOR = "robotrace/segment_payout"
@@ -40,6 +41,7 @@ ACTOR = "robotrace/segment_payout"
     group_name="payouts",
     kinds={"s3", "parquet"},
     owners=OWNERS,
+    metadata=catalog_table(catalog.PAYOUT_EVENTS),
     description="A segment's payout state (not_payable, pending, payable, approved, paid, "
     "withheld) from its proof, consent and clip reviews priced with the rate card; every "
     "change is an append-only ledger event under robotics/catalog/payouts/events/.",

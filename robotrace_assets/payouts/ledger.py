@@ -25,7 +25,7 @@ from robotrace_assets.payouts.states import Change, Event, PayoutState, event_fo
 from robotrace_assets.records.store import BucketStore
 
 PAYOUTS = f"{layout.CATALOG}/payouts"
-EVENTS = "payouts/events"  # catalog table: one folder per segment
+EVENTS = catalog.PAYOUT_EVENTS  # catalog table: one folder per segment
 _RNG = random.SystemRandom()
 _EXISTS = {"PreconditionFailed", "ConditionalRequestConflict", "412"}
 

@@ -61,6 +61,7 @@ PARQUET_ASSETS = {
     "review/review_complete",
     "review/regression_bank",
     "delivery/buyer_delivery",
+    "payouts/segment_payout",
 }
 
 
@@ -210,8 +211,10 @@ def written_columns(s3: Any, bucket: str) -> dict[str, list[tuple[str, str]]]:
     """(column, Arrow type) of one Parquet file of every catalog table in the bucket."""
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{layout.CATALOG}/").get("Contents", [])
     found: dict[str, list[tuple[str, str]]] = {}
+    tables = sorted(CATALOG_COLUMNS, key=len, reverse=True)  # "payouts/events" before "payouts"
     for key in (item["Key"] for item in listed if item["Key"].endswith(".parquet")):
-        table = key.split("/")[2]
+        rest = key.split("/", 2)[2]  # after robotics/catalog/
+        table = next((t for t in tables if rest.startswith(f"{t}/")), rest.split("/")[0])
         if table not in found:
             data = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
             schema = pq.read_schema(io.BytesIO(data))
