@@ -19,6 +19,7 @@ import hashlib
 import tempfile
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,7 @@ from robotrace_assets.derivatives.publish import (
     PublishError,
     publish,
 )
+from robotrace_assets.derivatives.transcript import TranscriptResult
 from robotrace_assets.derivatives.transcripts import (
     TRANSCRIPT_NAME,
     TRANSCRIPT_VTT_NAME,
@@ -139,6 +141,16 @@ def _files(made: DerivativeSet, prefix: str, side_dir: Path) -> list[DerivativeF
     return files
 
 
+def _pinned_source(
+    store: ObjectStoreResource, row: SegmentRecord, proof: ProofRecord
+) -> tuple[str, dict[str, str]]:
+    """A short-lived signed URL of the raw segment and the headers that pin it to the proven
+    bytes: every request ffmpeg makes carries If-Match on the proven ETag, so an object
+    replaced since the proof answers 412 instead of feeding other bytes."""
+    url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
+    return url, pin_headers(proof.row["etag"])
+
+
 def _make_pinned(
     store: ObjectStoreResource,
     alerts: AlertsResource,
@@ -148,16 +160,14 @@ def _make_pinned(
 ) -> DerivativeSet:
     """The derivatives made from the proven bytes only; a failure caused by a replaced or
     deleted source is reported (and the proof marked stale) as that, not as an ffmpeg error."""
-    # Pinned to the proven bytes: every request ffmpeg makes carries If-Match on the proven
-    # ETag, so an object replaced since the proof answers 412 instead of feeding other bytes.
-    url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
+    url, headers = _pinned_source(store, row, proof)
     try:
         return make_derivatives(
             url,
             out_dir,
             CURRENT_PROFILE,
             duration_hint_s=row.duration_s,
-            headers=pin_headers(proof.row["etag"]),
+            headers=headers,
             audio_pcm=True,  # the transcript's audio, from the same decode
         )
     except DerivativeError as error:
@@ -293,27 +303,11 @@ def derive_segment(
         side_dir = Path(temp) / "side"  # label track and transcript, published with the rest
         side_dir.mkdir()
         track = _make_labels(store, alerts, row, proof, made, side_dir)
-
-        def reread() -> tuple[str, dict[str, str]]:
-            url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
-            return url, pin_headers(proof.row["etag"])
-
-        transcript = make_transcript(made, reread, side_dir)
+        transcript = make_transcript(made, partial(_pinned_source, store, row, proof), side_dir)
         published = _publish_set(store, made, row, lineage, side_dir)
         sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
     _write_records(store, segment_id, made, published, lineage)
-    events = _segment_events(segment_id, made, published, lineage, sheet_b64, track)
-    first = {p.kind: p for p in reversed(published)}
-    events.results.append(
-        MaterializeResult(
-            asset_key=TRANSCRIPT,
-            metadata={
-                **{k: MetadataValue.text(str(v)) for k, v in lineage.items()},
-                **transcript_metadata(first, transcript),
-            },
-        )
-    )
-    return events
+    return _segment_events(segment_id, made, published, lineage, sheet_b64, track, transcript)
 
 
 def _segment_events(
@@ -323,6 +317,7 @@ def _segment_events(
     lineage: dict[str, str],
     sheet_b64: str,
     track: LabelTrack,
+    transcript: TranscriptResult,
 ) -> SegmentDerivatives:
     """One materialization per derivative asset of the segment, with its lineage."""
     by_kind: dict[str, list[Any]] = {}
@@ -383,6 +378,7 @@ def _segment_events(
                 },
             ),
             event(LABELS, _label_metadata(by_kind, track)),
+            event(TRANSCRIPT, transcript_metadata(by_kind, transcript)),
         ],
     )
 

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from robotrace_assets.clips.kinematics import kinematics
+from robotrace_assets.media.webvtt import cue_text, timestamp
 from robotrace_assets.sensorlog import FORCE_COLUMNS, POSITION_COLUMNS
 
 __all__ = [
@@ -282,19 +283,6 @@ def clip_tags_from_reviews(rows: Iterable[Mapping[str, Any]]) -> list[ClipTags]:
     return clips
 
 
-def _vtt_time(seconds: float) -> str:
-    millis = round(seconds * 1000)
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
-
-
-def _vtt_escape(text: str) -> str:
-    # One cue line: no line breaks, no arrow, and WebVTT's own entities.
-    flat = " ".join(text.split()).replace("-->", "->")
-    return flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
 def _cue_text(row: Mapping[str, Any]) -> str:
     privacy = "needs review" if row["privacy_needs_review"] else "blur enforced"
     lines = [
@@ -303,7 +291,7 @@ def _cue_text(row: Mapping[str, Any]) -> str:
         f"privacy: {privacy}",
         f"tags: {', '.join(row['reviewer_tags']) or '-'}",
     ]
-    return "\n".join(_vtt_escape(line) for line in lines)
+    return "\n".join(cue_text(line) for line in lines)
 
 
 @dataclass(frozen=True)
@@ -337,5 +325,5 @@ def webvtt_text(table: pa.Table) -> str:
     """WebVTT with one cue per run of frames whose labels do not change."""
     cues = ["WEBVTT", ""]
     for run in label_runs(table):
-        cues += [f"{_vtt_time(run.start_s)} --> {_vtt_time(run.end_s)}", _cue_text(run.labels), ""]
+        cues += [f"{timestamp(run.start_s)} --> {timestamp(run.end_s)}", _cue_text(run.labels), ""]
     return "\n".join(cues)

@@ -47,9 +47,11 @@ def make_transcript(
     return result
 
 
-def transcript_metadata(published: Mapping[str, Any], result: TranscriptResult) -> dict[str, Any]:
+def transcript_metadata(
+    by_kind: Mapping[str, list[Any]], result: TranscriptResult
+) -> dict[str, Any]:
     """Materialization metadata: where the files are, what made them, what was heard."""
-    document, vtt = published["transcript"], published["transcript_vtt"]
+    document, vtt = by_kind["transcript"][0], by_kind["transcript_vtt"][0]
     return {
         "object_key": document.key,
         "size_bytes": document.size_bytes,

@@ -22,7 +22,7 @@ from robotrace_assets.payouts.ratecard import RateCard, RateCardError
 from robotrace_assets.payouts.service import refresh
 from robotrace_assets.payouts.settings import PayoutsResource
 from robotrace_assets.payouts.states import WITHHELD
-from robotrace_assets.proof.guard import proof_gate
+from robotrace_assets.proof.guard import check_reasons
 from robotrace_assets.resources import AlertsResource, ObjectStoreResource
 from robotrace_assets.review.assets import CLIP_REVIEW
 from robotrace_assets.ui_metadata import OWNERS, catalog_table
@@ -68,8 +68,9 @@ def payout_of(
     card: RateCard,
     segment_id: str,
 ) -> MaterializeResult:
-    gate = proof_gate(context.instance, object_store, alerts, segment_id)
-    failed = [r for r in gate.reasons if r.endswith(": failed")]  # failed check runs
+    # Failed check runs from the event log; the proof record and its objects are read (once)
+    # by the payout facts themselves.
+    failed = [r for r in check_reasons(context.instance, segment_id) if r.endswith(": failed")]
     with failing_on_record_errors():
         outcome = refresh(object_store, segment_id, card, ACTOR, failed)
     state = outcome.state

@@ -8,7 +8,6 @@ signature can never be replayed as a batch signature. The header pins both files
 from __future__ import annotations
 
 import hashlib
-import hmac
 import io
 import json
 from collections.abc import Mapping, Sequence
@@ -19,12 +18,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from robotrace_assets.delivery.manifest.signing import (
-    ED25519,
-    HMAC_SHA256,
-    Signer,
-    ed25519_public_key,
-)
+from robotrace_assets.delivery.manifest.signing import Signer, verify_message
 
 FORMAT_VERSION = "1"
 SIGNING_PREFIX = b"robotrace-payout-batch\n"
@@ -123,24 +117,14 @@ def verify_batch(
             problems.append(f"{name} file does not match the signed SHA-256")
     try:
         message = signing_message(header)
+        valid = verify_message(
+            str(header.get("signature_algorithm")),
+            str(header.get("signature", "")),
+            message,
+            what=f"payout batch {header.get('batch_id')}",
+            hmac_key=hmac_key,
+            ed25519_public_key=ed25519_public,
+        )
     except ValueError as error:
         return [*problems, str(error)]
-    signature = str(header.get("signature", ""))
-    if header.get("signature_algorithm") == HMAC_SHA256 and hmac_key is not None:
-        expected = hmac.new(hmac_key, message, hashlib.sha256).hexdigest()
-        valid = hmac.compare_digest(expected.encode(), signature.encode())
-    elif header.get("signature_algorithm") == ED25519 and ed25519_public is not None:
-        valid = _ed25519_valid(ed25519_public, signature, message)
-    else:
-        return [*problems, f"no key given for {header.get('signature_algorithm')!r}"]
     return problems if valid else [*problems, "signature does not verify"]
-
-
-def _ed25519_valid(public: bytes, signature: str, message: bytes) -> bool:
-    from cryptography.exceptions import InvalidSignature
-
-    try:
-        ed25519_public_key(public).verify(bytes.fromhex(signature), message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True

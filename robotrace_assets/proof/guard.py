@@ -46,7 +46,10 @@ def _evaluated_at(execution: AssetCheckExecutionRecord) -> float:
     return execution.event.timestamp if execution.event else execution.create_timestamp
 
 
-def _check_reasons(instance: DagsterInstance, segment_id: str) -> list[str]:
+def check_reasons(instance: DagsterInstance, segment_id: str) -> list[str]:
+    """Why the segment's proof checks do not vouch for it, from the event log alone (no I/O on
+    the bucket): never materialized, a check not run, failed, unfinished or older than the
+    proof."""
     reasons: list[str] = []
     latest = instance.event_log_storage.get_latest_asset_check_execution_by_key(
         PROOF_CHECK_KEYS, partition_filter=PartitionKeyFilter(key=segment_id)
@@ -109,7 +112,7 @@ def confirm_unchanged(
 def proof_gate(
     instance: DagsterInstance, store: ObjectStoreResource, alerts: AlertsResource, segment_id: str
 ) -> ProofGate:
-    reasons = _check_reasons(instance, segment_id)
+    reasons = check_reasons(instance, segment_id)
     record = load_proof(store, segment_id)
     if record is None:
         reasons.append("no proof record in the catalog")

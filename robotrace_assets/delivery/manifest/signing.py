@@ -152,21 +152,38 @@ def verify_signature(
         message = signing_message(header.signing_fields())
     except ValueError:  # a field we would never have signed (a line break): not ours
         return False
-    if header.signature_algorithm == HMAC_SHA256:
+    return verify_message(
+        header.signature_algorithm,
+        header.signature,
+        message,
+        what=f"manifest (key {header.key_id})",
+        hmac_key=hmac_key,
+        ed25519_public_key=ed25519_public_key,
+    )
+
+
+def verify_message(
+    algorithm: str,
+    signature: str,
+    message: bytes,
+    *,
+    what: str,
+    hmac_key: bytes | None = None,
+    ed25519_public_key: bytes | None = None,
+) -> bool:
+    """True if `signature` signs `message` under the given key of `algorithm`: the one check
+    behind manifests and payout batches. ValueError if no key of that algorithm was given."""
+    if algorithm == HMAC_SHA256:
         if hmac_key is None:
-            raise ValueError(
-                f"manifest is signed with {HMAC_SHA256} (key {header.key_id}): pass hmac_key"
-            )
+            raise ValueError(f"{what} is signed with {HMAC_SHA256}: pass hmac_key")
         expected = hmac.new(hmac_key, message, hashlib.sha256).hexdigest().encode()
         # Constant time: a byte-by-byte compare would leak how much of a forgery is right.
-        return hmac.compare_digest(expected, header.signature.encode())
-    if header.signature_algorithm == ED25519:
+        return hmac.compare_digest(expected, signature.encode())
+    if algorithm == ED25519:
         if ed25519_public_key is None:
-            raise ValueError(
-                f"manifest is signed with {ED25519} (key {header.key_id}): pass ed25519_public_key"
-            )
-        return _ed25519_valid(header.signature, message, ed25519_public_key)
-    raise ValueError(f"unknown signature algorithm {header.signature_algorithm!r}")
+            raise ValueError(f"{what} is signed with {ED25519}: pass ed25519_public_key")
+        return _ed25519_valid(signature, message, ed25519_public_key)
+    raise ValueError(f"unknown signature algorithm {algorithm!r}")
 
 
 def _ed25519_valid(signature: str, message: bytes, public_key: bytes) -> bool:

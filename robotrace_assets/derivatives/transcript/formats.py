@@ -12,6 +12,7 @@ from typing import Any
 
 from robotrace_assets.derivatives.transcript.engines import Word
 from robotrace_assets.derivatives.transcript.result import TranscriptResult
+from robotrace_assets.media.webvtt import cue_text, timestamp
 
 __all__ = [
     "TRANSCRIPT_SCHEMA",
@@ -53,17 +54,8 @@ def transcript_json(result: TranscriptResult) -> bytes:
     return (json.dumps(transcript_record(result), indent=2, sort_keys=True) + "\n").encode()
 
 
-def _timestamp(seconds: float) -> str:
-    millis = max(0, round(seconds * 1000))
-    hours, rest = divmod(millis, 3_600_000)
-    minutes, rest = divmod(rest, 60_000)
-    return f"{hours:02d}:{minutes:02d}:{rest // 1000:02d}.{rest % 1000:03d}"
-
-
 def _cue_text(words: Sequence[Word]) -> str:
-    # Cue text is markup: &, < and > must be escaped (which also rules out "-->").
-    text = " ".join(w.word for w in words)
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return cue_text(" ".join(w.word for w in words))
 
 
 def _note(text: str) -> str:
@@ -100,7 +92,7 @@ def transcript_vtt(result: TranscriptResult) -> bytes:
         )
         for cue in _cues(result.words):
             end_s = max(cue[-1].end_s, cue[0].start_s + 0.001)  # a cue must not be empty
-            timing = f"{_timestamp(cue[0].start_s)} --> {_timestamp(end_s)}"
+            timing = f"{timestamp(cue[0].start_s)} --> {timestamp(end_s)}"
             blocks.append(f"{timing}\n{_cue_text(cue)}")
     return ("\n\n".join(blocks) + "\n").encode()
 
