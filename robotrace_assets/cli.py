@@ -48,6 +48,11 @@ def add_simulation_args(parser: argparse.ArgumentParser) -> None:
         help="silent captures: no spoken task narration (which needs espeak-ng)",
     )
     parser.add_argument(
+        "--no-depth",
+        action="store_true",
+        help="no LiDAR depth stream, even for sessions whose device has LiDAR",
+    )
+    parser.add_argument(
         "--part-size", type=_parse_size, default="5MiB", help="multipart part size (>= 5MiB)"
     )
     parser.add_argument(
@@ -97,6 +102,7 @@ def simulation_config(args: argparse.Namespace) -> SimulationConfig:
         video_bitrate_kbps=args.video_bitrate_kbps,
         sensor_hz=args.sensor_hz,
         narration=narrated(args),
+        depth=not args.no_depth,
         part_size=args.part_size,
         defects=tuple(Defect.parse(d) for d in args.defect),
         base_time=(args.captured_at or datetime.now(UTC)).astimezone(UTC),

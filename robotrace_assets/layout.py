@@ -51,6 +51,10 @@ def raw_sensors_key(tenant_id: str, media_session_id: str, segment_id: str) -> s
     return f"{RAW}/{tenant_id}/{media_session_id}/{segment_id}.sensors.parquet"
 
 
+def raw_depth_key(tenant_id: str, media_session_id: str, segment_id: str) -> str:
+    return f"{RAW}/{tenant_id}/{media_session_id}/{segment_id}.depth.mkv"
+
+
 def session_envelope_key(media_session_id: str) -> str:
     return f"{ENVELOPES}/sessions/{media_session_id}.json"
 

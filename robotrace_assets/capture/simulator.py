@@ -6,7 +6,8 @@ video with ffmpeg, synthesizes trajectory/joint/force samples, writes the segmen
 presigned UploadPart URLs and the sensor log through a presigned PUT, and finally drops an
 inbox notification. Everything but wall-clock upload times is deterministic for a seed.
 With ``narration`` on, each segment's video also carries an audio track: the task brief's
-steps spoken by espeak-ng (``capture.narration``), so transcripts can be scored.
+steps spoken by espeak-ng (``capture.narration``), so transcripts can be scored. With ``depth``
+on, segments of a LiDAR device also declare a depth stream (``capture.depth``).
 
 Defects can be injected per segment to exercise every failure the pipeline must catch.
 """
@@ -27,9 +28,11 @@ import requests
 from tqdm import tqdm
 
 from robotrace_assets import layout
+from robotrace_assets.capture.depth import declared_depth, write_synthetic_depth
 from robotrace_assets.capture.media import VideoInfo, VideoSpec, encode_synthetic_video
 from robotrace_assets.capture.narration import fit_narration
 from robotrace_assets.capture.trajectories import TrajectorySpec, synthesize_trajectory
+from robotrace_assets.depth import ROLE as DEPTH_ROLE
 from robotrace_assets.envelopes import SCHEMA_VERSION, validate
 from robotrace_assets.ids import new_id
 from robotrace_assets.objectstore.client import S3Client, presign_put
@@ -50,6 +53,7 @@ DefectKind = Literal[
     "corrupt_after_upload",  # one byte of the stored object differs from what was declared
     "truncated_upload",  # the stored object is shorter than declared
     "missing_part",  # CompleteMultipartUpload without the middle part (the store accepts it)
+    "dropped_depth_frames",  # the LiDAR depth stream (with depth on) misses frames mid-segment
 ]
 DEFECT_KINDS: tuple[str, ...] = get_args(DefectKind)
 SESSION_DEFECTS = {"missing_consent"}
@@ -104,6 +108,9 @@ class SimulationConfig:
     # Spoken task narration as an AAC track (needs espeak-ng). Off by default: burst and
     # benchmark captures stay tiny and silent; `robotrace simulate` and `demo` turn it on.
     narration: bool = False
+    # A LiDAR depth stream (robotrace_assets.depth's format) for every segment of a session
+    # whose device has LiDAR. Off by default for the same reason.
+    depth: bool = False
 
     def defects_for(self, session: int, segment: int | None = None) -> set[str]:
         """Session-level defects when `segment` is None, else that segment's own."""
@@ -128,6 +135,7 @@ class SimulatedSegment:
     defects: set[str]
     upload: UploadReport | None = None
     narration: str | None = None  # the words spoken in the audio track, if it has one
+    depth: Path | None = None  # the depth stream's file, when the segment has one
 
 
 @dataclass
@@ -298,6 +306,7 @@ class CaptureSimulator:
         started = cfg.base_time + timedelta(hours=session.index, seconds=index * cfg.seconds)
         sensors_path = temp / f"{segment_id}.sensors.parquet"
         self._write_trajectory(sensors_path, seed, defects, started)
+        depth = self._write_depth(session, temp / f"{segment_id}.depth.mkv", seed, defects)
         digest = digest_file(video_path, cfg.part_size)
         if "missing_part" in defects and len(digest.parts) < 3:
             raise SimulationError(
@@ -314,6 +323,8 @@ class CaptureSimulator:
             digest_file(sensors_path, MIN_PART_SIZE),
             seed,
         )
+        if depth is not None:
+            envelope["objects"] = [self._depth_object(session, segment_id, depth)]
         validate("segment", envelope)
         return SimulatedSegment(
             segment_id=segment_id,
@@ -325,7 +336,22 @@ class CaptureSimulator:
             digest=digest,
             defects=defects,
             narration=narration[0] if narration else None,
+            depth=depth,
         )
+
+    def _write_depth(
+        self, session: SimulatedSession, path: Path, seed: int, defects: set[str]
+    ) -> Path | None:
+        cfg = self.config
+        if not (cfg.depth and session.envelope["device"]["has_lidar"]):
+            return None
+        return write_synthetic_depth(path, cfg, seed=seed, drop="dropped_depth_frames" in defects)
+
+    def _depth_object(
+        self, session: SimulatedSession, segment_id: str, path: Path
+    ) -> dict[str, Any]:
+        key = layout.raw_depth_key(session.tenant_id, session.media_session_id, segment_id)
+        return declared_depth(key, path)
 
     def _narrate(self, session: SimulatedSession, wav: Path) -> tuple[str, Path] | None:
         """(words, WAV) of the task narration that fits the segment, if narration is on."""
@@ -453,6 +479,9 @@ class CaptureSimulator:
             temp / f"{segment.segment_id}.sensors.parquet",
             layout.PARQUET_CONTENT_TYPE,
         )
+        for declared in segment.envelope.get("objects", ()):
+            if declared["role"] == DEPTH_ROLE and segment.depth is not None:
+                self.put_file(declared["object_key"], segment.depth, declared["content_type"])
         video_path = segment.video.path
         content_type = segment.video.content_type
         if "truncated_upload" in segment.defects:
