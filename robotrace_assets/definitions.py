@@ -44,7 +44,12 @@ from robotrace_assets.segments.assets import raw_segment_video, segment, segment
 from robotrace_assets.sessions.assets import media_session
 from robotrace_assets.sessions.jobs import media_session_job
 from robotrace_assets.sessions.sensors import media_session_rollup_sensor
+from robotrace_assets.topology.priority import yield_cpu_in_run_worker
 from robotrace_assets.ui_metadata import with_code_references
+
+# Before any run of this code location starts work: a run worker of the local topology yields
+# the CPU to the daemon and the code server (topology/priority.py).
+yield_cpu_in_run_worker()
 
 defs = Definitions(
     # Each asset links to its source in the UI (ROBOTRACE_GIT_URL: to the repository).

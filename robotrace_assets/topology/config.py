@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from robotrace_assets.settings import PROJECT_ROOT, Settings
+from robotrace_assets.topology.priority import NICENESS_ENV
 
 DEPLOY_DIR = PROJECT_ROOT / "deploy"
 PRODUCTION_INSTANCE = DEPLOY_DIR / "dagster.yaml"
@@ -176,6 +177,8 @@ class TopologyConfig:
             # As deploy/ sets it: one planned event per asset for a batched run, not one per
             # asset and segment (run creation ~5x cheaper under a burst).
             PLANNED_EVENTS_ENV: "1",
+            # Run workers yield the shared cores to the daemon and the code server.
+            NICENESS_ENV: "10",
             **self.extra_env,
         }
         env.pop("ROBOTRACE_R2_ACCOUNT_ID", None)  # the local store, never R2, whatever is set
