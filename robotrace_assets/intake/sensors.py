@@ -118,7 +118,8 @@ def capture_intake_sensor(
         f"({len(batches)} batched runs, {len(alone)} runs of one), "
         f"{len(found.waiting)} waiting for their upload, {len(found.expired)} past their upload "
         f"window, {len(found.quarantined)} inbox keys quarantined, {found.keys_listed} keys "
-        f"listed in {found.list_requests} requests, {found.deferred} left for the next tick"
+        f"listed in {found.list_requests} requests, {found.deferred} left for the next tick; "
+        f"seconds: {found.seconds}"
     )
     return SensorResult(
         skip_reason=None
