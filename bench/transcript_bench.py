@@ -6,7 +6,9 @@ video. Timed, median of 3 runs after an untimed warm-up (model loaded, file cach
   (a) decoding the audio to 16 kHz mono PCM (``extract_audio``, one ffmpeg process);
   (b) recognition alone (``transcribe_segment`` on that PCM, the configured engine).
 Reported: the real-time factor (processing seconds / audio seconds) of (b) and of (a)+(b),
-the one-off model load, and the word error rate against the spoken text.
+the one-off model load, and the word error rate against the spoken text. Then, on one narrated
+720p segment, the derivative pass with transcript and labels against the pass without them
+(``bench.derivative_pass_bench``: ratio and the transcript's share).
 
     python -m bench.transcript_bench [--quick]     prints the markdown section
 """
@@ -21,6 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import derivative_pass_bench
 from bench.common import WORK_DIR, Spread, Target, log, md_table
 from robotrace_assets.capture.media import VideoSpec, encode_synthetic_video
 from robotrace_assets.capture.narration import (
@@ -116,6 +119,7 @@ def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
             clips[task] = _measure(path, text)
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    derivative_pass = derivative_pass_bench.run(quick, base)
     for clip in clips.values():
         decode, recognize = Spread.of(clip["decode_s"]), Spread.of(clip["recognize_s"])
         clip["rtf_recognize"] = recognize.median / clip["audio_s"]
@@ -131,6 +135,7 @@ def run(quick: bool, workdir: Path | None = None) -> dict[str, Any]:
         "clips": clips,
         "max_rtf_total": max(c["rtf_total"] for c in clips.values()),
         "max_wer": max(c["wer"] for c in clips.values()),
+        "derivative_pass": derivative_pass,
     }
 
 
@@ -155,7 +160,7 @@ def markdown(result: dict[str, Any]) -> str:
     headers += ["RTF asr CPU", "WER"]
     return "\n".join(
         [
-            "## Transcript: real-time factor and word error rate",
+            "## Transcript: real-time factor, word error rate, share of the derivative pass",
             "",
             f"Narration by espeak-ng ({result['voice']}) repeated over {result['seconds']:g} s "
             f"clips, AAC in MP4, transcribed by {any_clip['engine']} ({any_clip['model']}). "
@@ -167,6 +172,8 @@ def markdown(result: dict[str, Any]) -> str:
             "RTF = processing seconds / audio seconds (below 1: faster than real time); "
             "'all' adds decoding the audio from the file; 'CPU' counts the recognizing "
             "process's CPU seconds instead of wall time (what a busy machine does not inflate).",
+            "",
+            derivative_pass_bench.markdown(result["derivative_pass"]),
         ]
     )
 
@@ -197,7 +204,9 @@ def targets(result: dict[str, Any]) -> list[Target]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s clips")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_SECONDS:g} s clips, 2 pass repetitions"
+    )
     result = run(parser.parse_args().quick)
     print(markdown(result))
     print()
