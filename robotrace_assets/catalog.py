@@ -21,6 +21,7 @@ PARTS = "segment_parts"
 PROOFS = "provider_proofs"
 DERIVATIVES = "derivatives"
 MEDIA_PROBES = "media_probes"
+DEPTH_STREAMS = "depth_streams"  # per segment: the depth stream and its alignment, or none
 CLIPS = "clips"
 CLIP_REVIEWS = "clip_reviews"
 REVIEW_COMPLETE = "review_complete"

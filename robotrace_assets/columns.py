@@ -23,6 +23,7 @@ import pyarrow as pa
 from robotrace_assets import catalog
 from robotrace_assets.clips.signals import SafetySignals
 from robotrace_assets.delivery.manifest.schema import MANIFEST_COLUMNS
+from robotrace_assets.derivatives.depths import DEPTH_STREAM_SCHEMA
 from robotrace_assets.derivatives.publish import PublishedDerivative
 from robotrace_assets.media.measure import MediaProbe
 from robotrace_assets.records.segments import SegmentRecord
@@ -142,7 +143,10 @@ PROOF_COLUMNS = _columns(
 
 DERIVATIVE_COLUMNS = columns_of(
     PublishedDerivative,
-    {"kind": "proxy, thumbnail, contact_sheet, labels, labels_vtt, transcript or transcript_vtt."},
+    {
+        "kind": "proxy, thumbnail, contact_sheet, labels, labels_vtt, transcript, "
+        "transcript_vtt, depth or depth_index."
+    },
 ) + _columns(
     ("source_segment_id", "string"),
     ("source_key", "string", "Raw video the derivative was made from."),
@@ -157,6 +161,29 @@ PROBE_COLUMNS = (
         MediaProbe,
         {"timestamp_gaps": "(start, length) seconds of each gap between video frames."},
     ),
+)
+
+_DEPTH_STREAM_DESCRIPTIONS = {
+    "modality": "From the stream's DEPTH_SENSOR tag (lidar, tof, structured_light, stereo); "
+    "null: the segment has no depth stream.",
+    "reason": "Why the segment has no depth stream.",
+    "format": "Format of the declared depth object (robotrace-depth-mkv-v1).",
+    "object_key": "Object key of the proven depth object.",
+    "sha256": "SHA-256 its proof read.",
+    "width": "Depth map width, pixels.",
+    "height": "Depth map height, pixels.",
+    "fps": "Nominal depth rate (median frame interval, so drops do not lower it).",
+    "frames": "Depth frames stored.",
+    "dropped_frames": "Depth frames missing between the timestamps at the nominal rate.",
+    "video_frames": "Video frames of the segment (the media probe's count).",
+    "aligned_video_frames": "Video frames with a depth frame within half a depth period.",
+    "unaligned_video_frames": "Video frames left without depth (where depth frames dropped).",
+    "max_offset_ms": "Largest |depth time - video time| of an aligned video frame.",
+    "times": "Every depth frame's time, seconds on the video clock (clips count their window).",
+}
+DEPTH_STREAM_COLUMNS = tuple(
+    dataclasses.replace(c, description=_DEPTH_STREAM_DESCRIPTIONS.get(c.name, ""))
+    for c in arrow_columns(DEPTH_STREAM_SCHEMA)
 )
 
 # MediaSessionEnvelope.provenance(): carried by sessions, clips and everything after them.
@@ -277,6 +304,7 @@ CATALOG_COLUMNS: dict[str, tuple[Column, ...]] = {
     catalog.PROOFS: PROOF_COLUMNS,
     catalog.DERIVATIVES: DERIVATIVE_COLUMNS,
     catalog.MEDIA_PROBES: PROBE_COLUMNS,
+    catalog.DEPTH_STREAMS: DEPTH_STREAM_COLUMNS,
     catalog.CLIPS: CLIP_COLUMNS,
     catalog.CLIP_REVIEWS: REVIEW_COLUMNS,
     catalog.REVIEW_COMPLETE: REVIEW_COLUMNS,

@@ -24,6 +24,7 @@ def test_definitions_load() -> None:
         "derivatives/contact_sheet",
         "derivatives/labels",
         "derivatives/transcript",
+        "derivatives/depth",
         "clips/clip",
         "review/clip_review",
         "review/review_complete",

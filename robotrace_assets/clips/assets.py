@@ -22,7 +22,8 @@ from robotrace_assets.clips.metadata import clip_view_metadata
 from robotrace_assets.clips.plots import clip_signal_png
 from robotrace_assets.clips.rows import clip_rows
 from robotrace_assets.clips.rules import UnknownRulesVersion
-from robotrace_assets.derivatives.assets import MEDIA_PROBE
+from robotrace_assets.derivatives.assets import DEPTH, MEDIA_PROBE
+from robotrace_assets.derivatives.depths import declared_depth
 from robotrace_assets.envelopes import MediaSessionEnvelope
 from robotrace_assets.failures import failing_on_record_errors
 from robotrace_assets.objectstore.client import ObjectChanged, get_pinned
@@ -88,7 +89,7 @@ def load_sensor_log(
     key=CLIPS,
     backfill_policy=SEGMENT_BACKFILL_POLICY,
     partitions_def=segment_partitions,
-    deps=[PROVIDER_PROOF, MEDIA_PROBE],
+    deps=[PROVIDER_PROOF, MEDIA_PROBE, DEPTH],
     group_name="clips",
     kinds={"s3", "parquet"},
     owners=OWNERS,
@@ -121,11 +122,17 @@ def cut_segment(
     probes = object_store.read_record(catalog.MEDIA_PROBES, segment_id)
     if not probes:
         raise Failure(f"segment {segment_id} has no media probe: materialize its derivatives")
+    depth = object_store.read_record(catalog.DEPTH_STREAMS, segment_id)
+    if not depth and declared_depth(row.envelope) is not None:
+        # Derived before the depth derivative existed: a clip must never claim "no depth".
+        raise Failure(f"segment {segment_id} has no depth record: materialize its derivatives")
     table, log_problem = load_sensor_log(object_store, alerts, row, proof, session)
     if log_problem:
         context.log.warning(f"segment {segment_id}: reviewable without signals: {log_problem}")
     try:
-        rows, traces, jerk_limit = clip_rows(row, session, probes[0], proof, table, log_problem)
+        rows, traces, jerk_limit = clip_rows(
+            row, session, probes[0], proof, table, log_problem, depth[0] if depth else None
+        )
     except UnknownRulesVersion as error:
         raise Failure(f"segment {segment_id}: {error}", allow_retries=False) from None
     key = object_store.write_record(catalog.CLIPS, segment_id, rows)

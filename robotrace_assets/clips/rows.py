@@ -7,6 +7,7 @@ log, calls `clip_rows`, and writes what it returns.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ from robotrace_assets.clips.kinematics import jerk_series
 from robotrace_assets.clips.plots import ClipTrace
 from robotrace_assets.clips.rules import MachineScore, rules_for, score, without_signals
 from robotrace_assets.clips.signals import SafetySignals, compute_signals
+from robotrace_assets.depth import DepthAlignment, DepthStream, align_depth
 from robotrace_assets.envelopes import MediaSessionEnvelope
 from robotrace_assets.records.proofs import ProofRecord
 from robotrace_assets.records.segments import SegmentRecord
@@ -50,6 +52,39 @@ class ClipMedia:
         )
 
 
+@dataclass(frozen=True)
+class ClipDepth:
+    """The segment's depth stream as its catalog record (catalog.DEPTH_STREAMS) holds it: the
+    modality the stream's own tag names (never the envelope's device.has_lidar) and the time
+    of every depth frame on the video clock."""
+
+    modality: str
+    alignment: DepthAlignment
+
+    @classmethod
+    def of(cls, record: Mapping[str, Any] | None) -> ClipDepth | None:
+        """None when the segment has no depth stream (no record, or the no-depth record)."""
+        if not record or not record.get("modality"):
+            return None
+        stream = DepthStream(
+            modality=str(record["modality"]),
+            width=int(record["width"]),
+            height=int(record["height"]),
+            fps=float(record["fps"]),
+            times=tuple(float(t) for t in record["times"] or ()),
+            dropped_frames=int(record["dropped_frames"]),
+        )
+        # No video times here: the alignment serves frames_between, the one window count.
+        return cls(stream.modality, align_depth(stream, np.zeros(0)))
+
+    def clip_object(self, clip: ClipWindow) -> dict[str, Any]:
+        """The seed's depth object of one clip: frames captured inside its window."""
+        return {
+            "modality": self.modality,
+            "frames": self.alignment.frames_between(clip.start_s, clip.end_s),
+        }
+
+
 def _window(table: pa.Table, rel_s: np.ndarray, clip: ClipWindow) -> tuple[pa.Table, np.ndarray]:
     """The samples of one clip (the log is in time order, so a window is one slice)."""
     indices = np.flatnonzero((rel_s >= clip.start_s) & (rel_s < clip.end_s))
@@ -66,6 +101,7 @@ def _clip_object(
     frames: int,
     trajectory_frames: int,
     machine: MachineScore,
+    depth: dict[str, Any] | None,
 ) -> dict[str, Any]:
     """The seed's clip object, field for field."""
     return {
@@ -78,7 +114,7 @@ def _clip_object(
             "fps": media.fps,
             "resolution": [media.width, media.height],
         },
-        "depth": None,  # the capture carries no depth stream
+        "depth": depth,  # None: the capture carries no depth stream
         "trajectory": {"end_effector_frames": trajectory_frames},
         "environment": {
             "room_scale_mesh": bool(session.room_scale_mesh),
@@ -117,9 +153,11 @@ def _clip_row(
     trajectory_frames: int,
     clip_gaps: list[tuple[float, float]],
     provenance: dict[str, Any],
+    depth: ClipDepth | None,
 ) -> dict[str, Any]:
     frames = max(0, round(clip.duration_s * media.fps) - signals.dropped_frames)
-    clip_object = _clip_object(clip, session, media, frames, trajectory_frames, machine)
+    clip_depth = depth.clip_object(clip) if depth else None
+    clip_object = _clip_object(clip, session, media, frames, trajectory_frames, machine, clip_depth)
     return {
         "clip_id": clip.clip_id,
         "segment_id": segment.segment_id,
@@ -134,8 +172,8 @@ def _clip_row(
         "video_fps": media.fps,
         "video_width": media.width,
         "video_height": media.height,
-        "depth_modality": None,
-        "depth_frames": None,
+        "depth_modality": clip_depth["modality"] if clip_depth else None,
+        "depth_frames": clip_depth["frames"] if clip_depth else None,
         "trajectory_frames": trajectory_frames,
         "room_scale_mesh": bool(session.room_scale_mesh),
         "blur_enforced": bool(session.blur_enforced),
@@ -170,11 +208,14 @@ def clip_rows(
     proof: ProofRecord,
     table: pa.Table,
     log_problem: str | None = None,
+    depth: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[ClipTrace], float]:
     """One row per clip, one signal trace per clip, and the jerk limit the rules reject at.
+    ``depth`` is the segment's catalog.DEPTH_STREAMS row (None or its no-depth row: no depth).
 
     Raises UnknownRulesVersion when the session names safety rules this release does not have."""
     media = ClipMedia.of(segment, probe)
+    clip_depth = ClipDepth.of(depth)
     rules = rules_for(session.safety_rules_version)
     host = table["host_time_ns"].to_numpy()
     rel_s = (host - host[0]) / 1e9 if len(host) else host.astype(float)
@@ -206,6 +247,7 @@ def clip_rows(
                 window.num_rows,
                 clip_gaps,
                 provenance,
+                clip_depth,
             )
         )
         traces.append(_trace(clip, window, t, media.hz, clip_gaps, machine.status))

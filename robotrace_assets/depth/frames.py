@@ -65,6 +65,18 @@ def read_depth_frames(
     return np.concatenate(parts) if parts else np.zeros((0, height, width), dtype=np.uint16)
 
 
+def _ranges(indices: Sequence[int]) -> str:
+    """``between(n,a,b)`` terms for sorted frame indices: one term per run of neighbours, so a
+    long drop stays a short filter expression."""
+    runs: list[list[int]] = []
+    for i in indices:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return "+".join(f"between(n,{a},{b})" for a, b in runs)
+
+
 def write_depth_mkv(
     frames: DepthFrames,
     fps: float,
@@ -84,7 +96,7 @@ def write_depth_mkv(
     with tempfile.TemporaryDirectory(prefix="robotrace-depth-") as temp:
         raw = Path(temp) / "depth.raw"
         raw.write_bytes(np.ascontiguousarray(frames, dtype="<u2").tobytes())
-        chosen = ["-vf", f"select='not({'+'.join(f'eq(n,{i})' for i in kept)})'"] if kept else []
+        chosen = ["-vf", f"select='not({_ranges(kept)})'"] if kept else []
         run_ffmpeg(
             [
                 *("-f", "rawvideo", "-pix_fmt", PIXEL_FORMAT, "-s", f"{width}x{height}"),

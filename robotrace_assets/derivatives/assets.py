@@ -2,7 +2,9 @@
 the audio for the transcript, all from ONE ffmpeg decode of the raw segment streamed from a
 short-lived signed GET URL; the transcript (derivatives/transcripts.py) recognized from that
 audio; and the label track (derivatives/labels.py), built in the same step from that pass's media
-probe (frame count, fps, gaps), the proven trajectory, the envelopes and the review state.
+probe (frame count, fps, gaps), the proven trajectory, the envelopes and the review state; and
+the depth derivative (derivatives/depths.py): the proven depth object probed and aligned to the
+pass's video frames, or an explicit no-depth record.
 
 The label track's reviewer tags are those known when it was derived (usually none: derivatives
 come before review). It is not re-derived when a decision arrives; the LeRobot export joins the
@@ -37,6 +39,12 @@ from dagster import (
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.batching import SEGMENT_BACKFILL_POLICY, SEGMENTS_PER_RUN, materialize_each
+from robotrace_assets.derivatives.depths import (
+    DepthResult,
+    depth_metadata,
+    depth_stream_record,
+    make_depth,
+)
 from robotrace_assets.derivatives.labels import (
     LabelError,
     LabelInputs,
@@ -78,7 +86,8 @@ CONTACT_SHEET = AssetKey(["derivatives", "contact_sheet"])
 MEDIA_PROBE = AssetKey(["segments", "media_probe"])
 LABELS = AssetKey(["derivatives", "labels"])
 TRANSCRIPT = AssetKey(["derivatives", "transcript"])
-DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE, LABELS, TRANSCRIPT)
+DEPTH = AssetKey(["derivatives", "depth"])
+DERIVATIVE_KEYS = (PROXY, THUMBNAILS, CONTACT_SHEET, MEDIA_PROBE, LABELS, TRANSCRIPT, DEPTH)
 LABELS_NAME, LABELS_VTT_NAME = "labels.parquet", "labels.vtt"
 VTT_CONTENT_TYPE = "text/vtt"
 SEGMENTS_PER_BACKFILL_RUN = SEGMENTS_PER_RUN
@@ -98,6 +107,8 @@ _DESCRIPTIONS = {
     "at derivation) as Parquet and WebVTT.",
     TRANSCRIPT: "The narration as WebVTT and JSON with word times, recognized offline "
     "(ROBOTRACE_TRANSCRIPT_ENGINE); an explicit no-audio record for a silent segment.",
+    DEPTH: "The declared depth stream's frames, drops and modality, aligned to the video frames "
+    "(depth.json and a per-frame index as Parquet); an explicit no-depth record without one.",
 }
 _KINDS = {
     PROXY: {"ffmpeg", "s3", "mp4"},
@@ -106,7 +117,16 @@ _KINDS = {
     MEDIA_PROBE: {"ffmpeg", "parquet"},
     LABELS: {"s3", "parquet"},
     TRANSCRIPT: {"s3", "json"},
+    DEPTH: {"s3", "json", "parquet"},
 }
+# The catalog table each asset's column schema shows.
+_TABLES = {MEDIA_PROBE: catalog.MEDIA_PROBES, DEPTH: catalog.DEPTH_STREAMS}
+_SIDE_FILES = (  # (kind, name, content type) of the label track and transcript
+    ("labels", LABELS_NAME, layout.PARQUET_CONTENT_TYPE),
+    ("labels_vtt", LABELS_VTT_NAME, VTT_CONTENT_TYPE),
+    ("transcript", TRANSCRIPT_NAME, layout.JSON_CONTENT_TYPE),
+    ("transcript_vtt", TRANSCRIPT_VTT_NAME, VTT_CONTENT_TYPE),
+)
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,9 @@ class SegmentDerivatives:
     results: list[MaterializeResult]  # one per derivative asset
 
 
-def _files(made: DerivativeSet, prefix: str, side_dir: Path) -> list[DerivativeFile]:
+def _files(
+    made: DerivativeSet, prefix: str, side_dir: Path, side: tuple[tuple[str, str, str], ...]
+) -> list[DerivativeFile]:
     files = [DerivativeFile("proxy", made.proxy, f"{prefix}proxy.mp4", layout.VIDEO_CONTENT_TYPE)]
     files += [
         DerivativeFile(
@@ -131,12 +153,7 @@ def _files(made: DerivativeSet, prefix: str, side_dir: Path) -> list[DerivativeF
             layout.JPEG_CONTENT_TYPE,
         )
     )
-    for kind, name, content_type in (
-        ("labels", LABELS_NAME, layout.PARQUET_CONTENT_TYPE),
-        ("labels_vtt", LABELS_VTT_NAME, VTT_CONTENT_TYPE),
-        ("transcript", TRANSCRIPT_NAME, layout.JSON_CONTENT_TYPE),
-        ("transcript_vtt", TRANSCRIPT_VTT_NAME, VTT_CONTENT_TYPE),
-    ):
+    for kind, name, content_type in side:
         files.append(DerivativeFile(kind, side_dir / name, f"{prefix}{name}", content_type))
     return files
 
@@ -258,6 +275,7 @@ def _publish_set(
     row: SegmentRecord,
     lineage: dict[str, str],
     side_dir: Path,
+    depth: DepthResult,
 ) -> list[PublishedDerivative]:
     prefix = layout.derivative_prefix(
         row.tenant_id, row.media_session_id, lineage["source_segment_id"], made.profile.version
@@ -265,7 +283,7 @@ def _publish_set(
     return publish(
         store.client(),
         store.bucket_name,
-        _files(made, prefix, side_dir),
+        _files(made, prefix, side_dir, _SIDE_FILES + depth.files),
         source_segment_id=lineage["source_segment_id"],
         source_key=lineage["source_key"],
         source_sha256=lineage["source_sha256"],
@@ -282,11 +300,15 @@ def _write_records(
     made: DerivativeSet,
     published: list[PublishedDerivative],
     lineage: dict[str, str],
+    depth: DepthResult,
 ) -> None:
     rows = [{**asdict(p), **lineage} for p in published]
     store.write_record(catalog.DERIVATIVES, segment_id, rows)
     probe = asdict(made.probe)
     store.write_record(catalog.MEDIA_PROBES, segment_id, [{"segment_id": segment_id, **probe}])
+    # Written with its declared types: a segment without depth has every depth column null.
+    depth_key = layout.catalog_key(catalog.DEPTH_STREAMS, segment_id)
+    store.put_bytes(depth_key, depth_stream_record(segment_id, depth), layout.PARQUET_CONTENT_TYPE)
 
 
 def derive_segment(
@@ -300,14 +322,49 @@ def derive_segment(
     lineage = _lineage(segment_id, row, proof)
     with tempfile.TemporaryDirectory(prefix="robotrace-derivatives-") as temp:
         made = _make_pinned(store, alerts, proof, row, Path(temp))
-        side_dir = Path(temp) / "side"  # label track and transcript, published with the rest
+        side_dir = Path(temp) / "side"  # labels, depth and transcript, published with the rest
         side_dir.mkdir()
         track = _make_labels(store, alerts, row, proof, made, side_dir)
+        depth = _make_depth(store, alerts, row, proof, made, side_dir)  # cheap: a packet read
         transcript = make_transcript(made, partial(_pinned_source, store, row, proof), side_dir)
-        published = _publish_set(store, made, row, lineage, side_dir)
+        published = _publish_set(store, made, row, lineage, side_dir, depth)
         sheet_b64 = base64.b64encode(made.contact_sheet.read_bytes()).decode()
-    _write_records(store, segment_id, made, published, lineage)
-    return _segment_events(segment_id, made, published, lineage, sheet_b64, track, transcript)
+    _write_records(store, segment_id, made, published, lineage, depth)
+    events = _segment_events(segment_id, made, published, lineage, sheet_b64, track, transcript)
+    events.results.append(_event(lineage, DEPTH, depth_metadata(_by_kind(published), depth)))
+    return events
+
+
+def _make_depth(
+    store: ObjectStoreResource,
+    alerts: AlertsResource,
+    row: SegmentRecord,
+    proof: ProofRecord,
+    made: DerivativeSet,
+    out_dir: Path,
+) -> DepthResult:
+    """The depth derivative, read pinned to the proven depth object's ETag."""
+
+    def pinned(key: str, etag: str) -> tuple[str, dict[str, str]]:
+        return store.presigned_get(key, ttl_s=15 * 60, if_match=etag), pin_headers(etag)
+
+    def changed() -> str | None:  # records the proof as stale and alerts when it is
+        unchanged = confirm_unchanged(store, alerts, proof)
+        return None if unchanged.passed else unchanged.description
+
+    return make_depth(row.envelope, proof, made.probe, pinned, changed, out_dir)
+
+
+def _by_kind(published: list[PublishedDerivative]) -> dict[str, list[Any]]:
+    by_kind: dict[str, list[Any]] = {}
+    for item in published:
+        by_kind.setdefault(item.kind, []).append(item)
+    return by_kind
+
+
+def _event(lineage: dict[str, str], key: AssetKey, metadata: dict[str, Any]) -> MaterializeResult:
+    common = {k: MetadataValue.text(str(v)) for k, v in lineage.items()}
+    return MaterializeResult(asset_key=key, metadata={**common, **metadata})
 
 
 def _segment_events(
@@ -320,14 +377,9 @@ def _segment_events(
     transcript: TranscriptResult,
 ) -> SegmentDerivatives:
     """One materialization per derivative asset of the segment, with its lineage."""
-    by_kind: dict[str, list[Any]] = {}
-    for item in published:
-        by_kind.setdefault(item.kind, []).append(item)
+    by_kind = _by_kind(published)
     proxy, sheet = by_kind["proxy"][0], by_kind["contact_sheet"][0]
-    common = {k: MetadataValue.text(str(v)) for k, v in lineage.items()}
-
-    def event(key: AssetKey, metadata: dict[str, Any]) -> MaterializeResult:
-        return MaterializeResult(asset_key=key, metadata={**common, **metadata})
+    event = partial(_event, lineage)
 
     return SegmentDerivatives(
         segment_id,
@@ -412,9 +464,7 @@ def _label_metadata(by_kind: dict[str, list[Any]], track: LabelTrack) -> dict[st
             owners=OWNERS,
             # The profile decides the bytes; the probe measures the source whatever it is.
             code_version=None if key == MEDIA_PROBE else CURRENT_PROFILE.version,
-            metadata=catalog_table(
-                catalog.MEDIA_PROBES if key == MEDIA_PROBE else catalog.DERIVATIVES
-            ),
+            metadata=catalog_table(_TABLES.get(key, catalog.DERIVATIVES)),
             automation_condition=PROVEN_AND_EAGER,
         )
         for key in DERIVATIVE_KEYS

@@ -3,7 +3,9 @@ backfills every proven segment whose derivatives were made with another profile.
 
 d2 added the label track (its motion-phase thresholds are part of the profile), so moving from
 d1 re-derives every proven segment once: proxy, stills and probe again too, because all of
-them come from the one pass over the source."""
+them come from the one pass over the source. d3 added the depth derivative (the declared depth
+stream aligned to the video frames); it has no settings of its own, but the set of derivatives a
+profile stands for changed, so every proven segment is re-derived once more."""
 
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ _X264_PRESETS = frozenset(
 class DerivativeProfile:
     """Everything that decides how derivatives look; its fingerprint is stored beside them."""
 
-    version: str = "d2"
+    version: str = "d3"
     proxy_height: int = 480
     proxy_crf: int = 28
     proxy_preset: str = "veryfast"
@@ -88,7 +90,7 @@ class DerivativeProfile:
 
 
 CURRENT_PROFILE = DerivativeProfile(
-    version="d2",
+    version="d3",
     proxy_height=480,
     proxy_crf=28,
     proxy_preset="veryfast",

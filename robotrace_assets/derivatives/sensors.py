@@ -8,9 +8,10 @@ changes (its fingerprint is in the cursor), or the pending set overflows, does a
 active segment partition once (a full pass). Archived segments have left the dynamic partition
 set (robotrace_assets/lifecycle), so neither pass ever targets them.
 
-The label track is made in the same step as the proxy with the same profile, so the proxy's
-fingerprint stands for both: the d1 -> d2 bump that added labels makes the next tick a full pass
-that re-derives every proven segment once. Review decisions do not trigger it: a label track
+The label track, the transcript and the depth index are made in the same step as the proxy with
+the same profile, so the proxy's fingerprint stands for all of them: each bump that added one
+(d2: labels and transcript, d3: depth) makes the next tick a full pass that re-derives every
+proven segment once. Review decisions do not trigger it: a label track
 keeps the reviewer tags known at derivation (see derivatives/assets.py).
 
 Each tick asks for one Dagster backfill (visible with its progress on the Backfills page); the
@@ -63,7 +64,8 @@ SEGMENT_PARTITIONS = "segment"
 review_derivatives_job = define_asset_job(
     "review_derivatives_job",
     selection=list(DERIVATIVE_KEYS),
-    description="Proxy, thumbnails, contact sheet, media probe and label track of proven segments.",
+    description="Proxy, thumbnails, contact sheet, media probe, label track, transcript and "
+    "depth index of proven segments.",
 )
 
 
@@ -254,10 +256,10 @@ def refresh_tick(reader: RefreshReader, cursor: RefreshCursor, fingerprint: str)
     minimum_interval_seconds=REFRESH_INTERVAL_S,
     default_status=DefaultSensorStatus.RUNNING,
     description="Hourly: launches one backfill of the derivatives (proxy, thumbnails, contact "
-    "sheet, media probe, label track) of the proven segments that have none or whose "
-    "derivatives were made with another profile. Reads only what is new since its cursor; "
-    "every active segment only after a profile change. Skips while such a backfill is still "
-    "running.",
+    "sheet, media probe, label track, transcript, depth) of the proven segments that have "
+    "none or whose derivatives were made with another profile. Reads only what is new since "
+    "its cursor; every active segment only after a profile change. Skips while such a "
+    "backfill is still running.",
 )
 def derivative_refresh_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
     instance = context.instance

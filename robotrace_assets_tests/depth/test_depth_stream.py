@@ -140,3 +140,11 @@ def test_alignment_never_borrows_a_frame_from_further_than_half_a_depth_period(
     table = aligned.index_table()
     assert table.num_rows == video.size
     assert table.column("depth_frame_index").null_count == aligned.unaligned_video_frames
+
+
+def test_a_long_drop_is_written_as_one_short_filter(tmp_path: Path) -> None:
+    """Hundreds of dropped frames (a minute-long segment losing its sensor) still write."""
+    dropped = [*range(100, 250), 300, 302]
+    path = write_depth_mkv(ramp(400, 12, 16), 30.0, tmp_path / "d.mkv", dropped=dropped)
+    stream = probe_depth(str(path))
+    assert (stream.frames, stream.dropped_frames) == (248, 152)

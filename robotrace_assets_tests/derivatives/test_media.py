@@ -169,7 +169,7 @@ def test_profile_fingerprint_is_stable_and_covers_every_field() -> None:
     assert PROFILE.fingerprint() == DerivativeProfile().fingerprint()
     assert re.fullmatch(r"[0-9a-f]{16}", PROFILE.fingerprint())
     changes = {
-        "version": "d3",
+        "version": "d4",
         "proxy_height": 360,
         "proxy_crf": 23,
         "proxy_preset": "fast",

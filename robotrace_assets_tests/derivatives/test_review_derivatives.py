@@ -86,7 +86,7 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
     assert sheet["preview"].startswith("![contact sheet](data:image/jpeg;base64,")
     probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
     assert probe["codec"] == "hevc" and probe["dropped_frames"] >= 3
-    rows = store_for(bucket).read_record(catalog.DERIVATIVES, segment.segment_id)
+    rows = store_for(bucket).read_record(catalog.DERIVATIVES, segment.segment_id) or []
     assert {r["kind"] for r in rows} == {
         "proxy",
         "thumbnail",
@@ -95,6 +95,7 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
         "labels_vtt",
         "transcript",
         "transcript_vtt",
+        "depth",  # the no-depth record: this capture declares no depth stream
     }
     assert all(r["source_key"] == segment.raw_key for r in rows)
 
@@ -222,7 +223,7 @@ def test_refresh_sensor_backfills_exactly_the_stale_segments(s3, bucket, instanc
     )
     context = build_sensor_context(instance=instance, repository_def=defs.get_repository_def())
     # evaluate_tick validates the request against the sensor's asset selection, as the daemon does.
-    (request,) = derivative_refresh_sensor.evaluate_tick(context).run_requests
+    (request,) = derivative_refresh_sensor.evaluate_tick(context).run_requests or []
     _submit_as_sensor_daemon(instance, request)
     (backfill,) = instance.get_backfills()
     # 1 segment without derivatives and 1 with an older profile

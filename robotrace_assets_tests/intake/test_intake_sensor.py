@@ -63,6 +63,7 @@ def test_new_objects_are_discovered_once(s3, bucket, instance) -> None:
         "derivatives/contact_sheet",
         "derivatives/labels",
         "derivatives/transcript",
+        "derivatives/depth",
         "segments/media_probe",
         "clips/clip",
         "review/clip_review",

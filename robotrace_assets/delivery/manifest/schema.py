@@ -19,6 +19,8 @@ KINDS = (
     "labels_vtt",
     "transcript",  # the narration's transcript (JSON with word times) and its WebVTT
     "transcript_vtt",
+    "depth",  # the depth stream's facts (JSON) and its per-video-frame index (Parquet)
+    "depth_index",
     "lerobot_file",
     "telemetry_mcap",  # one MCAP per media session (Foxglove schemas)
 )
