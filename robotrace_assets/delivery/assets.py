@@ -251,7 +251,9 @@ def _artifacts(
     """What the buyer's format ships: raw bytes and derivatives, a LeRobot dataset, or
     telemetry MCAPs beside the proxies."""
     if buyer.format == "lerobot":
-        return lerobot_artifacts(store, selection.eligible, rows, records, derivatives, prefix)
+        return lerobot_artifacts(
+            store, selection.eligible, rows, records, derivatives, prefix, buyer.include_depth
+        )
     raw = plan_raw_artifacts(selection.eligible, rows, records, derivatives)
     if buyer.format == "mcap":
         proxies = [a for a in raw if a.kind == "proxy"]

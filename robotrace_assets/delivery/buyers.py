@@ -3,6 +3,8 @@
 A buyer buys for some uses, under a proof policy, in a format, by a delivery method, and may
 receive clips only of the tenants it is licensed for (`licensed_tenants`, or its own
 `tenant_id`). `"*"` licenses every tenant and exists for the demo; production lists tenants.
+A `lerobot` buyer may opt in to depth (`include_depth`): every episode then carries its
+segment's depth maps (`observation.depth`, `observation.depth_valid`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ class Buyer:
     description: str = ""
     # Only segments whose client declared the SHA-256 (not merely observed by the proof).
     require_declared_sha256: bool = False
+    # LeRobot only: per-frame depth maps from each clip's proven depth stream; a clip whose
+    # segment has none fails the export with its clip id (nothing is delivered).
+    include_depth: bool = False
 
     def may_receive_tenant(self, tenant_id: str) -> bool:
         return (
@@ -57,6 +62,7 @@ def _buyer(doc: dict) -> Buyer:
             licensed_tenants=frozenset(doc.get("licensed_tenants", [])),
             description=doc.get("description", ""),
             require_declared_sha256=bool(doc.get("require_declared_sha256", False)),
+            include_depth=doc.get("include_depth", False),
         )
     except (KeyError, TypeError) as error:
         raise BuyerConfigError(f"buyer entry {doc!r} is missing {error}") from None
@@ -71,6 +77,11 @@ def _buyer(doc: dict) -> Buyer:
         problems.append("method must be presigned_url or copy")
     if not buyer.uses:
         problems.append("uses must name at least one use")
+    if not isinstance(buyer.include_depth, bool):
+        problems.append("include_depth must be true or false")
+    elif buyer.include_depth and buyer.format != "lerobot":
+        # raw deliveries already carry the depth object itself; mcap has no depth topic.
+        problems.append("include_depth needs format lerobot")
     if problems:
         raise BuyerConfigError(f"buyer {buyer.buyer_id}: " + "; ".join(problems))
     return buyer

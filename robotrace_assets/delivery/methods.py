@@ -18,7 +18,9 @@ import requests
 from botocore.exceptions import ClientError
 
 from robotrace_assets import layout
+from robotrace_assets.delivery.lerobot.model import DepthSource
 from robotrace_assets.delivery.manifest.schema import SEGMENT_LINEAGE_COLUMNS
+from robotrace_assets.depth import ROLE as DEPTH_ROLE
 from robotrace_assets.objectstore.client import (
     GET_URL_TTL_S,
     S3Client,
@@ -28,6 +30,7 @@ from robotrace_assets.objectstore.client import (
     presign_get,
     quoted,
 )
+from robotrace_assets.records.proofs import ProofRecord
 
 CHUNK = 4 * 1024 * 1024
 # What every manifest row says about where an artifact came from and what rights attach:
@@ -97,6 +100,30 @@ def plan_raw_artifacts(
             for (kind, key, size, sha), etag in zip(objects, etags, strict=True)
         ]
     return artifacts
+
+
+# A depth read mints its own link: one decode of a segment's stream takes seconds.
+DEPTH_LINK_TTL_S = 15 * 60
+
+
+def proven_depth_source(
+    client: S3Client, bucket: str, proof: Mapping[str, Any]
+) -> DepthSource | None:
+    """The segment's depth stream exactly as its provider proof read it, or None when the
+    segment declared none. Every read gets a fresh signed GET with If-Match on the proven ETag
+    (and sends it as a header), so a depth object replaced since the proof answers 412 and the
+    export fails instead of reading other bytes."""
+    proven = ProofRecord(dict(proof)).proven_object(DEPTH_ROLE)
+    if proven is None:
+        return None
+    key, etag = proven["object_key"], proven.get("etag")
+    if not etag or proven.get("read_sha256") is None:
+        raise DeliveryError(f"{key}: the depth object has no proven read to pin to: re-prove it")
+
+    def locate() -> tuple[str, dict[str, str]]:
+        return presign_get(client, bucket, key, DEPTH_LINK_TTL_S, etag), pin_headers(etag)
+
+    return DepthSource(key, locate)
 
 
 def lineage_of(clip: Mapping[str, Any], proof: Mapping[str, Any]) -> dict[str, Any]:

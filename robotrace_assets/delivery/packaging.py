@@ -23,6 +23,7 @@ from robotrace_assets.delivery.methods import (
     link_headers,
     links_document,
     mint_links,
+    proven_depth_source,
     verify_copies,
     verify_links,
 )
@@ -48,13 +49,16 @@ def lerobot_artifacts(
     records: dict[str, dict],
     derivatives: dict[str, list[dict]],
     prefix: str,
+    include_depth: bool = False,
 ) -> list[Artifact]:
     """Export the clips as a LeRobot v3.0 dataset (from the H.264 proxies, the sensor logs and
     the label tracks: per-frame task from their task steps), validate it as LeRobot's loader
     would, and upload it into the delivery prefix. Reviewer tags come from the current review
-    state of each clip, not from the label track (which keeps the tags known at derivation)."""
+    state of each clip, not from the label track (which keeps the tags known at derivation).
+    With ``include_depth`` each clip's depth maps come from its segment's depth object, read
+    pinned to the proven ETag; a clip whose segment has none fails the delivery, named."""
     from robotrace_assets.delivery.lerobot.export import export_lerobot
-    from robotrace_assets.delivery.lerobot.model import EpisodeSource
+    from robotrace_assets.delivery.lerobot.model import EpisodeSource, LeRobotExportError
     from robotrace_assets.delivery.lerobot.validate import validate_lerobot
     from robotrace_assets.derivatives.labels import (
         LabelError,
@@ -104,10 +108,20 @@ def lerobot_artifacts(
                         "reviewer_tags": list(clip_tags_from_reviews([clip])[0].tags),
                     },
                     labels=labels_of(segment_id),
+                    depth=(
+                        proven_depth_source(store.client(), store.bucket_name, records[segment_id])
+                        if include_depth
+                        else None
+                    ),
                 )
             )
         out = work / "dataset"
-        export = export_lerobot(episodes, out, fps=round(clips[0]["video_fps"]))
+        try:
+            export = export_lerobot(
+                episodes, out, fps=round(clips[0]["video_fps"]), include_depth=include_depth
+            )
+        except LeRobotExportError as error:
+            raise DeliveryError(f"LeRobot export: {error}") from None
         problems = validate_lerobot(out)
         if problems:
             raise DeliveryError("LeRobot export does not validate: " + "; ".join(problems[:5]))

@@ -52,9 +52,9 @@ def _buyers(tmp_path, monkeypatch, **overrides) -> None:
     monkeypatch.setenv("ROBOTRACE_BUYERS_FILE", str(path))
 
 
-def _prepare(s3, bucket, instance, *defects, segments=2):
+def _prepare(s3, bucket, instance, *defects, segments=2, **config):
     """Prove, derive, clip and review a session; everything approved by the machine."""
-    session = simulate(s3, bucket, *defects, segments=segments)[0]
+    session = simulate(s3, bucket, *defects, segments=segments, **config)[0]
     # Make the capture unambiguous for the demo rules: blur enforced.
     doc = json.loads(s3.get_object(Bucket=bucket, Key=session.envelope_key)["Body"].read())
     doc["environment"]["blur_enforced"] = True
@@ -205,6 +205,38 @@ def test_lerobot_delivery_validates(s3, bucket, instance, tmp_path, monkeypatch)
     assert tasks == {s["label"] for s in session.segments[0].envelope["task_steps"]}
     episodes = pq.read_table(local / "meta" / "episodes" / "chunk-000" / "file-000.parquet")
     assert "reviewer_tags" in episodes.column_names
+
+
+def _download(s3, bucket, prefix, local):
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        path = local / item["Key"][len(prefix) :]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(s3.get_object(Bucket=bucket, Key=item["Key"])["Body"].read())
+
+
+def test_lerobot_delivery_carries_depth_when_the_buyer_asks(
+    s3, bucket, instance, tmp_path, monkeypatch
+) -> None:
+    """A LiDAR session with dropped depth frames, delivered with include_depth: the maps of the
+    dropped frames are zero and marked invalid, the dataset validates, a second run keeps it."""
+    from robotrace_assets.delivery.lerobot.validate import validate_lerobot
+
+    _buyers(tmp_path, monkeypatch, format="lerobot", include_depth=True)
+    session, _ = _prepare(s3, bucket, instance, "dropped_depth_frames@0.0", segments=1, depth=True)
+    assert session.envelope["device"]["has_lidar"], "seed 0's session has a LiDAR device"
+    result = _deliver(instance, bucket, "lrd")
+    assert result.success, failure_messages(result)
+    local = tmp_path / "download"
+    _download(s3, bucket, f"{layout.delivery_prefix('acme', 'lrd')}lerobot/", local)
+    assert validate_lerobot(local) == []
+    features = json.loads((local / "meta" / "info.json").read_text())["features"]
+    assert features["observation.depth"]["dtype"] == "uint16"
+    data = pq.read_table(local / "data" / "chunk-000" / "file-000.parquet")
+    valid = data.column("observation.depth_valid").to_pylist()
+    assert False in valid and True in valid  # the defect's stretch has no depth
+    first = _manifest(store_for(bucket), delivery_id="lrd")
+    assert _deliver(instance, bucket, "lrd").success
+    assert _manifest(store_for(bucket), delivery_id="lrd") == first
 
 
 def test_cli_delivers_and_refuses_unknown_buyers(

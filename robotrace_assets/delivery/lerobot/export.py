@@ -1,4 +1,8 @@
-"""Export reviewed clips as a LeRobot v3.0 dataset: staged, self-validated, then published."""
+"""Export reviewed clips as a LeRobot v3.0 dataset: staged, self-validated, then published.
+
+With ``include_depth`` every frame also carries its depth map (``observation.depth``) and
+whether the sensor gave one (``observation.depth_valid``); see ``lerobot.depth``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow.parquet as pq
 
+from robotrace_assets.delivery.lerobot.depth import DepthStreams, depth_array
 from robotrace_assets.delivery.lerobot.files import (
     inventory,
     prepare_destination,
@@ -22,6 +27,7 @@ from robotrace_assets.delivery.lerobot.layout import (
     CODEBASE_VERSION,
     DATA_FILES_SIZE_IN_MB,
     DATA_PATH,
+    DEPTH_KEY,
     EPISODES_PATH,
     INFO_PATH,
     POSITION_COLUMNS,
@@ -29,6 +35,7 @@ from robotrace_assets.delivery.lerobot.layout import (
     TASKS_PATH,
     VIDEO_FILES_SIZE_IN_MB,
     VIDEO_PATH,
+    depth_stats_shape,
 )
 from robotrace_assets.delivery.lerobot.model import (
     EpisodeSource,
@@ -39,7 +46,9 @@ from robotrace_assets.delivery.lerobot.model import (
 from robotrace_assets.delivery.lerobot.stats import (
     PixelStats,
     Stats,
+    aggregate_depth_stats,
     aggregate_image_stats,
+    depth_stats,
     jsonable,
     numeric_stats,
     video_episode_stats,
@@ -51,6 +60,7 @@ from robotrace_assets.delivery.lerobot.tables import (
     episodes_table,
     features,
     task_frame,
+    with_depth_maps,
 )
 from robotrace_assets.delivery.lerobot.trajectory import (
     check_episode_window,
@@ -77,6 +87,9 @@ class _Plan:
     height: int
     joints: list[str]
     with_force: bool
+    # (height, width) of every depth map, and the export's depth reader; None: no depth.
+    depth_shape: tuple[int, int] | None = None
+    depth: DepthStreams | None = None
 
 
 def _check_arguments(
@@ -179,6 +192,8 @@ def _resolve_episodes(
             per_frame = _task_indices(_frame_tasks(source, length, plan.fps), tasks)
             task_index = int(per_frame[0])
         ep = ResolvedEpisode(source, idx, task_index, length, state, force, host_ns, device_ns)
+        if plan.depth is not None:
+            ep.depth_index = plan.depth.align(source, length, plan.fps)
         ep.task_indices = per_frame
         ep.episode_tasks = (
             (task_index,) if per_frame is None else tuple(dict.fromkeys(per_frame.tolist()))
@@ -208,13 +223,42 @@ def _write_file(
     group_columns = [episode_columns(ep, plan.fps) for ep in group]
     data_path = staging / DATA_PATH.format(chunk_index=chunk, file_index=file)
     data_path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(data_table(group_columns), data_path)
+    depth: list[Stats | None] = [None] * len(group)
+    if plan.depth is None:
+        pq.write_table(data_table(group_columns), data_path)
+    else:
+        depth = [*_write_depth_data(data_path, group, group_columns, plan)]
     episode_stats = []
-    for columns, pixels in zip(group_columns, pixel_stats, strict=True):
+    for columns, pixels, depth_part in zip(group_columns, pixel_stats, depth, strict=True):
         stats = {name: numeric_stats(values) for name, values in columns.items()}
         stats[plan.video_key] = pixels.stats
+        if depth_part is not None:
+            stats[DEPTH_KEY] = depth_part
         episode_stats.append(stats)
     return group_columns, episode_stats, pixel_stats
+
+
+def _write_depth_data(
+    path: Path, group: Sequence[ResolvedEpisode], group_columns: Sequence[Columns], plan: _Plan
+) -> list[Stats]:
+    """A data file with depth maps, one row group per episode so that only one episode's maps
+    are in memory; the episodes' depth stats."""
+    assert plan.depth is not None and plan.depth_shape is not None
+    stats_shape = depth_stats_shape(*plan.depth_shape)
+    stats: list[Stats] = []
+    writer: pq.ParquetWriter | None = None
+    try:
+        for ep, columns in zip(group, group_columns, strict=True):
+            maps = plan.depth.maps(ep, plan.depth_shape)
+            table = with_depth_maps(data_table([columns]), depth_array(maps))
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+            stats.append(depth_stats(maps, stats_shape))
+    finally:
+        if writer is not None:
+            writer.close()
+    return stats
 
 
 def _write_files(
@@ -236,13 +280,18 @@ def _write_files(
 
 
 def _global_stats(
-    all_columns: Sequence[Columns], pixels: Sequence[PixelStats], video_key: str
+    all_columns: Sequence[Columns],
+    pixels: Sequence[PixelStats],
+    episode_stats: Sequence[dict[str, Stats]],
+    video_key: str,
 ) -> dict[str, Stats]:
     stats = {
         name: numeric_stats(np.concatenate([c[name] for c in all_columns], axis=0))
         for name in all_columns[0]
     }
     stats[video_key] = aggregate_image_stats(pixels)
+    if DEPTH_KEY in episode_stats[0]:
+        stats[DEPTH_KEY] = aggregate_depth_stats([s[DEPTH_KEY] for s in episode_stats])
     return stats
 
 
@@ -262,7 +311,13 @@ def _info(plan: _Plan, robot_type: str, episodes: int, frames: int, tasks: int) 
         "data_path": DATA_PATH,
         "video_path": VIDEO_PATH,
         "features": features(
-            state_names, plan.with_force, plan.video_key, plan.fps, plan.width, plan.height
+            state_names,
+            plan.with_force,
+            plan.video_key,
+            plan.fps,
+            plan.width,
+            plan.height,
+            plan.depth_shape,
         ),
     }
 
@@ -284,7 +339,8 @@ def _build(
     )
     pq.write_table(table, episodes_path)
     task_frame(tasks).to_parquet(staging / TASKS_PATH)
-    write_json(staging / STATS_PATH, jsonable(_global_stats(all_columns, pixels, plan.video_key)))
+    stats = _global_stats(all_columns, pixels, episode_stats, plan.video_key)
+    write_json(staging / STATS_PATH, jsonable(stats))
     frames = sum(ep.length for ep in resolved)
     write_json(staging / INFO_PATH, _info(plan, robot_type, len(resolved), frames, len(tasks)))
     return len(resolved), frames, len(tasks)
@@ -301,12 +357,15 @@ def export_lerobot(
     episodes_per_file: int = 50,
     chunks_size: int = 1000,
     overwrite: bool = False,
+    include_depth: bool = False,
 ) -> LeRobotExport:
     """Write ``episodes`` (in order: episode_index = position) as a LeRobot v3.0 dataset.
 
     Everything is built in a hidden sibling directory, validated with ``validate_lerobot``
     and renamed into ``out_dir`` only on success, so a failure leaves nothing behind.
-    ``out_dir`` must not exist (or be empty) unless ``overwrite`` is set.
+    ``out_dir`` must not exist (or be empty) unless ``overwrite`` is set. With
+    ``include_depth`` every episode needs a ``depth`` source of one map size; a clip without
+    one is refused (LeRobotExportError naming it), never exported with made-up zeros.
     """
     _check_arguments(episodes, fps, video_key, codec, episodes_per_file, chunks_size)
     out_dir = Path(out_dir)
@@ -316,6 +375,8 @@ def export_lerobot(
     published = False
     try:
         sources = _probe_sources(episodes)
+        depth = DepthStreams() if include_depth else None
+        depth_shape = depth.shape(episodes) if depth is not None else None
         # One video feature, one frame size: the first clip's.
         first = sources[Path(episodes[0].video_path)]
         plan = _Plan(
@@ -327,6 +388,8 @@ def export_lerobot(
             height=first.height,
             joints=joints,
             with_force=with_force,
+            depth_shape=depth_shape,
+            depth=depth,
         )
         n_episodes, n_frames, n_tasks = _build(staging, episodes, sources, plan, robot_type)
         # The export's own decode already proved every file decodes; skip a second pass.
@@ -347,4 +410,5 @@ def export_lerobot(
         total_tasks=n_tasks,
         fps=fps,
         video_key=video_key,
+        depth_shape=depth_shape,
     )

@@ -11,6 +11,11 @@ __all__ = [
     "DATA_DIR",
     "DATA_FILES_SIZE_IN_MB",
     "DATA_PATH",
+    "DEPTH_DTYPE",
+    "DEPTH_KEY",
+    "DEPTH_NAMES",
+    "DEPTH_PIXEL_STATS_MAX",
+    "DEPTH_VALID_KEY",
     "EPISODES_DIR",
     "EPISODES_PATH",
     "FORCE_COLUMNS",
@@ -25,6 +30,7 @@ __all__ = [
     "TIMESTAMP_TOLERANCE_S",
     "VIDEO_FILES_SIZE_IN_MB",
     "VIDEO_PATH",
+    "depth_stats_shape",
 ]
 
 CODEBASE_VERSION = "v3.0"
@@ -55,3 +61,19 @@ FORCE_KEY = "observation.force"
 POSITION_COLUMNS = ("ee_x", "ee_y", "ee_z")
 FORCE_COLUMNS = ("force_x", "force_y", "force_z")
 JOINT_RE = re.compile(r"^joint_(\d+)$")
+
+# Depth (opt-in): one map of millimetres per frame (0 = no return), and whether the sensor gave
+# that frame a map at all (False: it dropped the frame and the map is all zeros).
+DEPTH_KEY = "observation.depth"
+DEPTH_VALID_KEY = "observation.depth_valid"
+DEPTH_DTYPE = "uint16"
+DEPTH_NAMES = ("height", "width")
+# Per-pixel stats cost 9 numbers a pixel in stats.json and in every episode's row: fine up to
+# a 160x120 map (~0.5 MB a row), not for a 256x192 phone LiDAR map (~1.2 MB a row, ~5 MB of
+# JSON). Larger maps get per-column stats: the shape LeRobot's own writer gives a 2-D feature.
+DEPTH_PIXEL_STATS_MAX = 160 * 120
+
+
+def depth_stats_shape(height: int, width: int) -> tuple[int, ...]:
+    """The shape of every depth stat but ``count``: per pixel, or per column for large maps."""
+    return (height, width) if height * width <= DEPTH_PIXEL_STATS_MAX else (width,)

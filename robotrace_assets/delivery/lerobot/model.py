@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +12,8 @@ import numpy.typing as npt
 import pyarrow as pa
 
 __all__ = [
+    "BoolArray",
+    "DepthSource",
     "EpisodeSource",
     "ExportedFile",
     "FloatArray",
@@ -27,10 +29,30 @@ __all__ = [
 ProvenanceValue = Any
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
 
 
 class LeRobotExportError(RuntimeError):
     """The dataset could not be exported; nothing was left at the destination."""
+
+
+@dataclass(frozen=True)
+class DepthSource:
+    """Where a clip's depth stream (``robotrace_assets.depth``'s format) is read from.
+
+    ``label`` names it in messages and identifies it (clips of one segment share it): an
+    object key or a file name, never a signed URL. ``locate`` gives what to open and the
+    headers to send, afresh for each read: a short-lived signed URL pinned to the proven ETag
+    (If-Match), or a local path with no headers.
+    """
+
+    label: str
+    locate: Callable[[], tuple[str, Mapping[str, str]]] = field(repr=False)
+
+    @classmethod
+    def local(cls, path: Path) -> DepthSource:
+        """A depth file on disk (tests, local exports)."""
+        return cls(str(path), lambda: (str(path), {}))
 
 
 @dataclass(frozen=True)
@@ -44,7 +66,8 @@ class EpisodeSource:
     safety_rules_version) becomes columns of the episodes table. ``labels`` is the source
     segment's label track (derivatives/labels.py, timestamps in video time): when given, each
     frame's task is the ``task_step`` at its instant (``task`` where no step covers it);
-    without it every frame has ``task``.
+    without it every frame has ``task``. ``depth`` is the segment's depth stream (times on the
+    same video clock), read only when the export includes depth.
     """
 
     clip_id: str
@@ -55,6 +78,7 @@ class EpisodeSource:
     trajectory: pa.Table
     metadata: Mapping[str, ProvenanceValue] = field(default_factory=dict)
     labels: pa.Table | None = None
+    depth: DepthSource | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +101,8 @@ class LeRobotExport:
     total_tasks: int
     fps: int
     video_key: str
+    # (height, width) of observation.depth; None: the export has no depth.
+    depth_shape: tuple[int, int] | None = None
 
     @property
     def episodes(self) -> int:
@@ -117,3 +143,6 @@ class ResolvedEpisode:
     task_indices: IntArray | None = None
     # The episode's distinct task indices in order of first appearance.
     episode_tasks: tuple[int, ...] = ()
+    # Per frame, the stored depth frame aligned to it (-1: none, the sensor dropped it);
+    # None when the export has no depth.
+    depth_index: IntArray | None = None

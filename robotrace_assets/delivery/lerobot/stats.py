@@ -7,6 +7,14 @@ quantile is read off the histogram with numpy's default (linear) rule, and the d
 quantiles come from the summed histograms of every episode, exact over all sampled frames.
 (LeRobot's aggregate_stats can only bound them from per-episode quantiles; ours lie inside
 those bounds.)
+
+Depth maps (``observation.depth``, millimetres) are reduced over the frame axis keeping the
+map's shape, per pixel (``layout.depth_stats_shape``: per column for maps too large for that),
+over every exported map, dropped frames' zero maps included, as they stand in the data. Each
+episode's quantiles are exact (``numpy.quantile``); the dataset's min, max, mean, std and count
+are exact too, and its quantiles are LeRobot's aggregate_stats envelope of the episodes' (the
+lowest q01..q50, the highest q90/q99), since exact per-pixel quantiles over a whole dataset
+would need every map of it in memory at once.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from robotrace_assets.delivery.lerobot.video import decode_sampled_frames
 __all__ = [
     "QUANTILES",
     "PixelStats",
+    "aggregate_depth_stats",
     "aggregate_image_stats",
+    "depth_stats",
     "image_stats",
     "jsonable",
     "numeric_stats",
@@ -174,3 +184,44 @@ def aggregate_image_stats(pixel_parts: Sequence[PixelStats]) -> Stats:
 def jsonable(stats: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
     """Stats as nested lists, for stats.json."""
     return {key: {k: np.asarray(v).tolist() for k, v in s.items()} for key, s in stats.items()}
+
+
+def depth_stats(maps: np.ndarray, shape: tuple[int, ...]) -> Stats:
+    """One episode's depth stats: (n, height, width) maps reduced over the frames to ``shape``
+    (height, width) per pixel, or over frames and rows to (width,) per column."""
+    count = maps.shape[0]
+    values = maps if len(shape) == 2 else maps.reshape(-1, maps.shape[-1])
+    stats = {
+        "min": values.min(axis=0).astype(np.float64),
+        "max": values.max(axis=0).astype(np.float64),
+        "mean": values.mean(axis=0, dtype=np.float64),
+        "std": values.std(axis=0, dtype=np.float64),
+        "count": np.array([count]),
+    }
+    quantiles = np.quantile(values, list(QUANTILES.values()), axis=0)
+    return stats | dict(zip(QUANTILES, quantiles, strict=True))
+
+
+def aggregate_depth_stats(parts: Sequence[Stats]) -> Stats:
+    """Dataset-wide depth stats from the episodes': exact min, max, count-weighted mean and
+    pooled std; quantiles as LeRobot's aggregate_stats bounds them (min of the episodes' for
+    q01..q50, max for q90 and q99)."""
+    counts = np.array([p["count"][0] for p in parts], dtype=np.float64)
+    total = counts.sum()
+    weights = counts.reshape(-1, *([1] * parts[0]["mean"].ndim))
+    means = np.stack([p["mean"] for p in parts])
+    mean = (means * weights).sum(axis=0) / total
+    var = ((np.stack([p["std"] for p in parts]) ** 2 + (means - mean) ** 2) * weights).sum(
+        axis=0
+    ) / total
+    out = {
+        "min": np.min(np.stack([p["min"] for p in parts]), axis=0),
+        "max": np.max(np.stack([p["max"] for p in parts]), axis=0),
+        "mean": mean,
+        "std": np.sqrt(var),
+        "count": np.array([int(total)]),
+    }
+    for name, q in QUANTILES.items():
+        stacked = np.stack([p[name] for p in parts])
+        out[name] = stacked.min(axis=0) if q <= 0.5 else stacked.max(axis=0)
+    return out

@@ -11,6 +11,10 @@ import pyarrow as pa
 
 from robotrace_assets.delivery.lerobot.layout import (
     ACTION_KEY,
+    DEPTH_DTYPE,
+    DEPTH_KEY,
+    DEPTH_NAMES,
+    DEPTH_VALID_KEY,
     FORCE_COLUMNS,
     FORCE_KEY,
     PIX_FMT,
@@ -25,6 +29,7 @@ __all__ = [
     "episodes_table",
     "features",
     "task_frame",
+    "with_depth_maps",
 ]
 
 # Episode columns we write ourselves; provenance keys may not shadow them.
@@ -65,9 +70,15 @@ def _video_feature(fps: int, width: int, height: int) -> dict[str, Any]:
 
 
 def features(
-    state_names: Sequence[str], with_force: bool, video_key: str, fps: int, width: int, height: int
+    state_names: Sequence[str],
+    with_force: bool,
+    video_key: str,
+    fps: int,
+    width: int,
+    height: int,
+    depth_shape: tuple[int, int] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """The ``features`` mapping of info.json, in column order."""
+    """The ``features`` mapping of info.json, in column order (the video stored apart)."""
     dim = len(state_names)
     out: dict[str, dict[str, Any]] = {
         STATE_KEY: {"dtype": "float32", "shape": [dim], "names": list(state_names)},
@@ -76,6 +87,10 @@ def features(
     if with_force:
         out[FORCE_KEY] = {"dtype": "float32", "shape": [3], "names": list(FORCE_COLUMNS)}
     out[video_key] = _video_feature(fps, width, height)
+    if depth_shape is not None:
+        # A 2-D shape: LeRobot reads it as datasets.Array2D, the exact millimetres.
+        out[DEPTH_KEY] = {"dtype": DEPTH_DTYPE, "shape": list(depth_shape), "names": [*DEPTH_NAMES]}
+        out[DEPTH_VALID_KEY] = {"dtype": "bool", "shape": [1], "names": None}
     # Both clocks are kept for audit; neither is the LeRobot timestamp.
     out["device_time_ns"] = {"dtype": "int64", "shape": [1], "names": None}
     out["host_time_ns"] = {"dtype": "int64", "shape": [1], "names": None}
@@ -106,6 +121,10 @@ def episode_columns(ep: ResolvedEpisode, fps: int) -> dict[str, np.ndarray]:
     }
     if ep.force is not None:
         columns[FORCE_KEY] = ep.force.astype(np.float32)
+    if ep.depth_index is not None:
+        # The maps themselves are written beside these columns (depth_data_table): too big to
+        # hold for the whole export.
+        columns[DEPTH_VALID_KEY] = ep.depth_index >= 0
     columns |= {
         "device_time_ns": ep.device_time_ns,
         "host_time_ns": ep.host_time_ns,
@@ -130,6 +149,12 @@ def data_table(columns_per_episode: Sequence[Mapping[str, np.ndarray]]) -> pa.Ta
         values = np.concatenate([cols[name] for cols in columns_per_episode], axis=0)
         arrays[name] = _fixed_list(values) if values.ndim == 2 else pa.array(values)
     return pa.table(arrays)
+
+
+def with_depth_maps(table: pa.Table, maps: pa.Array) -> pa.Table:
+    """A data table with its depth maps added just before their valid flags, in the order of
+    info.json's features."""
+    return table.add_column(table.schema.get_field_index(DEPTH_VALID_KEY), DEPTH_KEY, maps)
 
 
 def _provenance_array(values: list[ProvenanceValue]) -> pa.Array:

@@ -15,6 +15,7 @@ import pyarrow as pa
 from robotrace_assets.delivery.lerobot.layout import (
     CODEBASE_VERSION,
     DATA_DIR,
+    DEPTH_KEY,
     EPISODES_DIR,
     INFO_PATH,
     STATS_PATH,
@@ -22,6 +23,7 @@ from robotrace_assets.delivery.lerobot.layout import (
     TIMESTAMP_TOLERANCE_S,
 )
 from robotrace_assets.delivery.lerobot.model import FloatArray, IntArray
+from robotrace_assets.delivery.lerobot.validate_depth import check_depth
 from robotrace_assets.delivery.lerobot.validate_schema import (
     REQUIRED_DATA_COLUMNS,
     ParquetFiles,
@@ -108,7 +110,8 @@ def _read_dataset(root: Path, problems: list[str]) -> _Dataset | None:
     stats = read_json(root / STATS_PATH, problems)
     tasks = task_table(root, problems)
     episode_files = read_parquet_dir(root, EPISODES_DIR, problems)
-    data_files = read_parquet_dir(root, DATA_DIR, problems)
+    # Depth maps stay on disk: validate_depth reads them a batch at a time.
+    data_files = read_parquet_dir(root, DATA_DIR, problems, skip=(DEPTH_KEY,))
     if episode_files is None or data_files is None or tasks is None:
         return None
     try:
@@ -346,6 +349,7 @@ def validate_lerobot(root: Path, *, decode: bool = True) -> list[str]:
     if ds is None:
         return problems
     _check_totals(ds, problems)
+    check_depth(ds.root, ds.features, ds.data, ds.stats, problems)
     cols = {name: ds.data.column(name).to_numpy() for name in REQUIRED_DATA_COLUMNS}
     _check_indices(ds, cols, problems)
     videos = _VideoChecks(ds, decode)

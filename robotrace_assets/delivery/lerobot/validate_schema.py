@@ -7,7 +7,7 @@ reports every problem a loader would trip on.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from robotrace_assets.delivery.lerobot.layout import CHUNK_FILE_RE, TASKS_PATH
+from robotrace_assets.delivery.lerobot.layout import CHUNK_FILE_RE, DEPTH_KEY, TASKS_PATH
 
 __all__ = [
     "REQUIRED_DATA_COLUMNS",
@@ -54,8 +54,11 @@ def read_json(path: Path, problems: list[str]) -> Any:
     return None
 
 
-def read_parquet_dir(root: Path, rel_dir: str, problems: list[str]) -> ParquetFiles | None:
-    """Every ``chunk-*/file-*.parquet`` under ``rel_dir`` in path order, with its indices."""
+def read_parquet_dir(
+    root: Path, rel_dir: str, problems: list[str], skip: Collection[str] = ()
+) -> ParquetFiles | None:
+    """Every ``chunk-*/file-*.parquet`` under ``rel_dir`` in path order, with its indices,
+    read without the columns in ``skip`` (the depth maps: checked file by file)."""
     paths = sorted((root / rel_dir).glob("chunk-*/file-*.parquet"))
     if not paths:
         problems.append(f"missing {rel_dir}/chunk-*/file-*.parquet")
@@ -65,7 +68,8 @@ def read_parquet_dir(root: Path, rel_dir: str, problems: list[str]) -> ParquetFi
         match = CHUNK_FILE_RE.search(path.as_posix())
         assert match is not None
         try:
-            table = pq.read_table(path)
+            names = pq.read_schema(path).names
+            table = pq.read_table(path, columns=[n for n in names if n not in skip])
         except (OSError, pa.ArrowException) as exc:
             problems.append(f"unreadable {path.relative_to(root).as_posix()}: {exc}")
             return None
@@ -99,8 +103,8 @@ def check_data_schema(data: pa.Table, features: Mapping[str, Any], problems: lis
             problems.append(f"data lacks required column {name!r}")
             ok = False
     for name, ft in features.items():
-        if ft.get("dtype") in ("video", "image"):
-            continue
+        if ft.get("dtype") in ("video", "image") or name == DEPTH_KEY:
+            continue  # videos are files; depth maps are checked file by file (validate_depth)
         if name not in data.column_names:
             problems.append(f"data lacks feature column {name!r}")
             ok = False
