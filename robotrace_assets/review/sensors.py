@@ -19,6 +19,7 @@ from robotrace_assets import layout
 from robotrace_assets.alerts.notify import Alert
 from robotrace_assets.intake.discovery import Discovery, IntakeCursor, poll_new_keys
 from robotrace_assets.lifecycle.archive import record_reopened
+from robotrace_assets.pacing import runs_in_flight
 from robotrace_assets.partitions import (
     REVIEW_DAYS_START,
     review_day_partitions,
@@ -109,16 +110,22 @@ def _sets_cursor(text: str | None) -> tuple[str | None, list[str]]:
     return doc.get("events"), list(doc.get("waiting") or [])
 
 
+REVIEW_SETS_SENSOR = "review_sets_sensor"
+
+
 @sensor(
-    name="review_sets_sensor",
+    name=REVIEW_SETS_SENSOR,
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
     job=review_sets_job,
     description="After segment reviews, updates the review-complete set and the regression "
     "bank of each capture day touched: one run per day (several for a busy day), naming the "
-    "segments whose review changed, so a run rewrites only their shards.",
+    "segments whose review changed, so a run rewrites only their shards. Waits while its "
+    "previous runs are in flight.",
 )
 def review_sets_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    if in_flight := runs_in_flight(context.instance, REVIEW_SETS_SENSOR):
+        return SkipReason(f"{in_flight} review-set runs still in flight; new reviews wait")
     events, waiting = _sets_cursor(context.cursor)
     result = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=CLIP_REVIEW),

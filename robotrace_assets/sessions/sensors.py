@@ -13,20 +13,26 @@ from dagster import (
     sensor,
 )
 
+from robotrace_assets.pacing import runs_in_flight
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.sessions.assets import MEDIA_SESSION
 from robotrace_assets.sessions.jobs import media_session_job
 from robotrace_assets.settings import sensor_interval_s
 
+ROLLUP_SENSOR = "media_session_rollup_sensor"
+
 
 @sensor(
-    name="media_session_rollup_sensor",
+    name=ROLLUP_SENSOR,
     minimum_interval_seconds=sensor_interval_s(),
     default_status=DefaultSensorStatus.RUNNING,
     job=media_session_job,
-    description="Re-materializes a media session after any of its segments is proven.",
+    description="Re-materializes a media session after any of its segments is proven; waits "
+    "while its previous rollup runs are in flight, then covers every proof since in one wave.",
 )
 def media_session_rollup_sensor(context: SensorEvaluationContext) -> SensorResult | SkipReason:
+    if waiting := runs_in_flight(context.instance, ROLLUP_SENSOR):
+        return SkipReason(f"{waiting} rollup runs still in flight; new proofs wait for them")
     result = context.instance.fetch_materializations(
         AssetRecordsFilter(asset_key=PROVIDER_PROOF),
         limit=500,

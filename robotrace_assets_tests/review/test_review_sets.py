@@ -6,7 +6,13 @@ import json
 import random
 from datetime import UTC, datetime, timedelta
 
-from dagster import AssetMaterialization, RunConfig, build_sensor_context, materialize
+from dagster import (
+    AssetMaterialization,
+    DagsterRunStatus,
+    RunConfig,
+    build_sensor_context,
+    materialize,
+)
 
 from robotrace_assets import catalog
 from robotrace_assets.definitions import defs
@@ -137,3 +143,36 @@ def test_sensor_requests_one_run_per_touched_day_with_the_changed_segments(insta
         build_sensor_context(instance=instance, cursor=result.cursor, repository_def=repository)
     )
     assert not again.run_requests  # nothing new; the future segment still waits
+
+
+def test_sensor_waits_for_its_runs_in_flight_then_covers_what_arrived(instance) -> None:
+    """Under a burst a summary run per tick cost more than the segments: while a review-set
+    run is queued or running the sensor launches nothing and keeps its cursor."""
+    repository = defs.get_repository_def()
+    first, second = _segment(DAY + timedelta(minutes=1)), _segment(DAY + timedelta(minutes=2))
+    for segment in (first, second):
+        instance.add_dynamic_partitions("segment", [segment])
+    instance.report_runless_asset_event(
+        AssetMaterialization(asset_key=CLIP_REVIEW, partition=first)
+    )
+    tick = review_sets_sensor.evaluate_tick(
+        build_sensor_context(instance=instance, repository_def=repository)
+    )
+    assert len(tick.run_requests or []) == 1
+    job = defs.resolve_job_def("review_sets_job")
+    in_flight = instance.create_run_for_job(
+        job, status=DagsterRunStatus.NOT_STARTED, tags={"dagster/sensor_name": "review_sets_sensor"}
+    )
+    instance.report_runless_asset_event(
+        AssetMaterialization(asset_key=CLIP_REVIEW, partition=second)
+    )
+    waiting = review_sets_sensor.evaluate_tick(
+        build_sensor_context(instance=instance, cursor=tick.cursor, repository_def=repository)
+    )
+    assert not waiting.run_requests and "in flight" in (waiting.skip_message or "")
+    instance.report_run_canceled(in_flight)
+    after = review_sets_sensor.evaluate_tick(
+        build_sensor_context(instance=instance, cursor=tick.cursor, repository_def=repository)
+    )
+    (run,) = after.run_requests or []
+    assert run.run_config["ops"][OP_NAME]["config"]["segment_ids"] == [second]  # pyright: ignore
