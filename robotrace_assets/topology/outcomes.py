@@ -90,7 +90,11 @@ def proof_state(materialization: Any) -> str:
     return PASSED if text.startswith("PASSED") else "failed" if text else "unknown"
 
 
-def outcomes(instance: DagsterInstance, segment_ids: Iterable[str]) -> dict[str, SegmentOutcome]:
+def outcomes(
+    instance: DagsterInstance, segment_ids: Iterable[str], with_proofs: bool = True
+) -> dict[str, SegmentOutcome]:
+    """Each segment's runs and, ``with_proofs``, its proof verdicts (one query per segment:
+    pollers leave them out until the runs settle, so watching does not load the system)."""
     wanted = {s: SegmentOutcome(s) for s in segment_ids}
     keys = list(instance.get_dynamic_partitions("segment"))
     order = {k: i for i, k in enumerate(keys)}
@@ -109,7 +113,7 @@ def outcomes(instance: DagsterInstance, segment_ids: Iterable[str]) -> dict[str,
                 outcome.in_flight += 1
             elif run.status == DagsterRunStatus.FAILURE and not outcome.successful_runs:
                 outcome.failure = run_failure_message(instance, run.run_id) or "run failed"
-    for segment_id, outcome in wanted.items():
+    for segment_id, outcome in wanted.items() if with_proofs else ():
         result = instance.fetch_materializations(
             AssetRecordsFilter(asset_key=PROVIDER_PROOF, asset_partitions=[segment_id]),
             limit=100,
@@ -150,18 +154,17 @@ def wait_settled(
     retry is launched a moment after its parent fails); the outcomes then."""
     deadline = time.monotonic() + timeout_s
     settled_since: float | None = None
-    found = outcomes(instance, segment_ids)
     while time.monotonic() < deadline:
-        found = outcomes(instance, segment_ids)
-        done = all(o.runs and not o.in_flight for o in found.values())
+        runs = outcomes(instance, segment_ids, with_proofs=False)
+        done = all(o.runs and not o.in_flight for o in runs.values())
         if done:
             settled_since = settled_since or time.monotonic()
             if time.monotonic() - settled_since >= quiet_s:
-                return found
+                break
         else:
             settled_since = None
         time.sleep(2.0)
-    return found
+    return outcomes(instance, segment_ids)
 
 
 def by_state(found: dict[str, SegmentOutcome]) -> dict[str, list[str]]:
