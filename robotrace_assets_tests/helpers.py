@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from typing import Any
 
 from dagster import (
     AssetKey,
+    AssetRecordsFilter,
     AssetsDefinition,
     DagsterInstance,
     ExecuteInProcessResult,
@@ -156,6 +158,23 @@ def materialized(instance: DagsterInstance, key: AssetKey, partition: str) -> bo
         AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
     ).records
     return bool(records)
+
+
+def latest_metadata(instance: DagsterInstance, key: AssetKey, partition: str) -> dict[str, Any]:
+    """The metadata values of the asset partition's latest materialization."""
+    record = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
+    ).records[0]
+    materialization = record.asset_materialization
+    assert materialization is not None
+    return {k: v.value for k, v in materialization.metadata.items()}
+
+
+def published_bytes(s3: S3Client, bucket: str, key: str, sha256: str) -> bytes:
+    """A published object's bytes, checked against the SHA-256 its record gives."""
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    assert hashlib.sha256(body).hexdigest() == sha256
+    return body
 
 
 def check_outcomes(instance: DagsterInstance, partition: str) -> dict[str, bool | None]:

@@ -158,14 +158,18 @@ def _files(
     return files
 
 
+def _pinned(store: ObjectStoreResource, key: str, etag: str) -> tuple[str, dict[str, str]]:
+    """A short-lived signed URL of an object and the headers that pin it to the proven bytes:
+    every request ffmpeg makes carries If-Match on the proven ETag, so an object replaced since
+    the proof answers 412 instead of feeding other bytes."""
+    return store.presigned_get(key, ttl_s=15 * 60, if_match=etag), pin_headers(etag)
+
+
 def _pinned_source(
     store: ObjectStoreResource, row: SegmentRecord, proof: ProofRecord
 ) -> tuple[str, dict[str, str]]:
-    """A short-lived signed URL of the raw segment and the headers that pin it to the proven
-    bytes: every request ffmpeg makes carries If-Match on the proven ETag, so an object
-    replaced since the proof answers 412 instead of feeding other bytes."""
-    url = store.presigned_get(row.raw_key, ttl_s=15 * 60, if_match=proof.etag)
-    return url, pin_headers(proof.row["etag"])
+    """The raw segment, pinned to its proven bytes."""
+    return _pinned(store, row.raw_key, proof.row["etag"])
 
 
 def _make_pinned(
@@ -345,14 +349,11 @@ def _make_depth(
 ) -> DepthResult:
     """The depth derivative, read pinned to the proven depth object's ETag."""
 
-    def pinned(key: str, etag: str) -> tuple[str, dict[str, str]]:
-        return store.presigned_get(key, ttl_s=15 * 60, if_match=etag), pin_headers(etag)
-
     def changed() -> str | None:  # records the proof as stale and alerts when it is
         unchanged = confirm_unchanged(store, alerts, proof)
         return None if unchanged.passed else unchanged.description
 
-    return make_depth(row.envelope, proof, made.probe, pinned, changed, out_dir)
+    return make_depth(row.envelope, proof, made.probe, partial(_pinned, store), changed, out_dir)
 
 
 def _by_kind(published: list[PublishedDerivative]) -> dict[str, list[Any]]:

@@ -10,7 +10,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from dagster import AssetKey, AssetRecordsFilter
 
 from robotrace_assets import catalog, layout
 from robotrace_assets.columns import CATALOG_COLUMNS
@@ -35,7 +34,9 @@ from robotrace_assets.records.proofs import ProofRecord
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     failure_messages,
+    latest_metadata,
     materialized,
+    published_bytes,
     resources_for,
     run_assets,
     simulate,
@@ -48,19 +49,6 @@ FULL = [*PROVE, PROXY]
 # the dropped_depth_frames defect leaves out depth frames 15 and 16.
 SMALL = {"seconds": 2.0, "fps": 15, "width": 96, "height": 64, "codec": "h264", "seed": 0}
 DROPPED = [15, 16]
-
-
-def _metadata(instance, key: AssetKey, partition: str) -> dict:
-    record = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    ).records[0]
-    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
-
-
-def _published(s3, bucket: str, key: str, sha256: str) -> bytes:
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    assert hashlib.sha256(body).hexdigest() == sha256
-    return body
 
 
 def _put_envelope(s3, bucket: str, key: str, doc: dict) -> None:
@@ -107,7 +95,7 @@ def test_lidar_segment_with_dropped_depth_frames(s3, bucket, instance) -> None:
     result = run_assets(instance, bucket, FULL, segment.segment_id)
     assert result.success, failure_messages(result)
 
-    meta = _metadata(instance, DEPTH, segment.segment_id)
+    meta = latest_metadata(instance, DEPTH, segment.segment_id)
     assert meta["no_depth"] is False and meta["modality"] == "lidar"
     assert (meta["frames"], meta["dropped_frames"], meta["fps"]) == (28, 2, 15.0)
     assert (meta["video_frames"], meta["aligned_video_frames"]) == (30, 28)
@@ -119,14 +107,14 @@ def test_lidar_segment_with_dropped_depth_frames(s3, bucket, instance) -> None:
     assert meta["source_sha256"] == segment.envelope["raw"]["sha256"]
     assert meta["profile_version"] == CURRENT_PROFILE.version == "d3"
 
-    document = json.loads(_published(s3, bucket, meta["object_key"], meta["sha256"]))
+    document = json.loads(published_bytes(s3, bucket, meta["object_key"], meta["sha256"]))
     assert document["schema"] == SCHEMA and document["reason"] is None
     assert document["depth"]["format"] == FORMAT
     assert document["depth"]["sha256"] == declared["sha256"]
     assert document["depth"]["unaligned_video_frames"] == 2
 
     index = pq.read_table(
-        io.BytesIO(_published(s3, bucket, meta["index_key"], meta["index_sha256"]))
+        io.BytesIO(published_bytes(s3, bucket, meta["index_key"], meta["index_sha256"]))
     )
     assert index.num_rows == 30
     depth_index = index.column("depth_frame_index").to_pylist()
@@ -164,10 +152,10 @@ def test_segment_without_depth_gets_the_no_depth_record(s3, bucket, instance) ->
     result = run_assets(instance, bucket, FULL, segment.segment_id)
     assert result.success, failure_messages(result)
 
-    meta = _metadata(instance, DEPTH, segment.segment_id)
+    meta = latest_metadata(instance, DEPTH, segment.segment_id)
     assert meta["no_depth"] is True and meta["reason"] == NO_DEPTH
     assert "index_key" not in meta
-    document = json.loads(_published(s3, bucket, meta["object_key"], meta["sha256"]))
+    document = json.loads(published_bytes(s3, bucket, meta["object_key"], meta["sha256"]))
     assert document == {"schema": SCHEMA, "depth": None, "reason": NO_DEPTH}
     store = store_for(bucket)
     kinds = {r["kind"] for r in store.read_record(catalog.DERIVATIVES, segment.segment_id) or []}

@@ -8,9 +8,7 @@ import os
 import pyarrow as pa
 import webvtt
 from dagster import (
-    AssetKey,
     AssetMaterialization,
-    AssetRecordsFilter,
     DagsterInstance,
     RunRequest,
     build_sensor_context,
@@ -45,6 +43,7 @@ from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.segments.assets import SEGMENT, SEGMENT_PARTS
 from robotrace_assets_tests.helpers import (
     failure_messages,
+    latest_metadata,
     materialized,
     resources_for,
     run_assets,
@@ -57,20 +56,13 @@ TINY = {"segments": 1, "seconds": 2.0, "fps": 10, "width": 64, "height": 48}
 FULL = [*PROVE, PROXY]
 
 
-def _metadata(instance, key: AssetKey, partition: str) -> dict:
-    record = instance.fetch_materializations(
-        AssetRecordsFilter(asset_key=key, asset_partitions=[partition]), limit=1
-    ).records[0]
-    return {k: v.value for k, v in record.asset_materialization.metadata.items()}
-
-
 def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -> None:
     segment = simulate(s3, bucket, "dropped_frames@0.0")[0].segments[0]
     result = run_assets(instance, bucket, FULL, segment.segment_id)
     assert result.success, failure_messages(result)
     for key in DERIVATIVE_KEYS:
         assert materialized(instance, key, segment.segment_id), key
-    proxy = _metadata(instance, PROXY, segment.segment_id)
+    proxy = latest_metadata(instance, PROXY, segment.segment_id)
     assert proxy["profile_version"] == CURRENT_PROFILE.version
     assert proxy["source_sha256"] == segment.envelope["raw"]["sha256"]
     body = s3.get_object(Bucket=bucket, Key=proxy["object_key"])["Body"].read()
@@ -80,11 +72,11 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
     assert head["Metadata"]["robotrace-lifecycle"] == "regenerable"
     tags = s3.get_object_tagging(Bucket=bucket, Key=proxy["object_key"])["TagSet"]
     assert {"Key": "lifecycle", "Value": "regenerable"} in tags
-    thumbs = _metadata(instance, THUMBNAILS, segment.segment_id)
+    thumbs = latest_metadata(instance, THUMBNAILS, segment.segment_id)
     assert thumbs["count"] == CURRENT_PROFILE.thumbnails
-    sheet = _metadata(instance, CONTACT_SHEET, segment.segment_id)
+    sheet = latest_metadata(instance, CONTACT_SHEET, segment.segment_id)
     assert sheet["preview"].startswith("![contact sheet](data:image/jpeg;base64,")
-    probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
+    probe = latest_metadata(instance, MEDIA_PROBE, segment.segment_id)
     assert probe["codec"] == "hevc" and probe["dropped_frames"] >= 3
     rows = store_for(bucket).read_record(catalog.DERIVATIVES, segment.segment_id) or []
     assert {r["kind"] for r in rows} == {
@@ -101,7 +93,7 @@ def test_one_pass_derivatives_are_published_and_verified(s3, bucket, instance) -
 
 
 def _label_track(s3, bucket, instance, segment_id: str) -> tuple[dict, pa.Table]:
-    labels = _metadata(instance, LABELS, segment_id)
+    labels = latest_metadata(instance, LABELS, segment_id)
     body = s3.get_object(Bucket=bucket, Key=labels["object_key"])["Body"].read()
     assert hashlib.sha256(body).hexdigest() == labels["sha256"]
     return labels, read_label_track(body)
@@ -112,7 +104,7 @@ def test_label_track_is_published_proven_and_one_row_per_frame(s3, bucket, insta
     result = run_assets(instance, bucket, FULL, segment.segment_id)
     assert result.success, failure_messages(result)
     labels, table = _label_track(s3, bucket, instance, segment.segment_id)
-    probe = _metadata(instance, MEDIA_PROBE, segment.segment_id)
+    probe = latest_metadata(instance, MEDIA_PROBE, segment.segment_id)
     assert table.num_rows == probe["frames"] == labels["frames"] == segment.video.frames
     assert labels["profile_version"] == CURRENT_PROFILE.version
     assert labels["source_sha256"] == segment.envelope["raw"]["sha256"]
