@@ -42,10 +42,16 @@ def _frames(count: int, width: int, height: int, seed: int) -> np.ndarray:
 
 
 class CaptureShape(Protocol):
-    seconds: float
-    fps: int
-    width: int
-    height: int
+    """What the depth stream takes from the capture's settings (SimulationConfig has it)."""
+
+    @property
+    def seconds(self) -> float: ...
+    @property
+    def fps(self) -> int: ...
+    @property
+    def width(self) -> int: ...
+    @property
+    def height(self) -> int: ...
 
 
 def write_synthetic_depth(path: Path, capture: CaptureShape, *, seed: int, drop: bool) -> Path:
