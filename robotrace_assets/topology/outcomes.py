@@ -15,6 +15,7 @@ from typing import Any
 
 from dagster import AssetRecordsFilter, DagsterInstance, DagsterRunStatus, RunsFilter
 
+from robotrace_assets.intake.batches import WILL_RETRY_TAG
 from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.metadata import PASSED, PROOF_STATE_TAG
 
@@ -90,6 +91,16 @@ def proof_state(materialization: Any) -> str:
     return PASSED if text.startswith("PASSED") else "failed" if text else "unknown"
 
 
+def _retry_pending(run: Any, retried: set[str | None]) -> bool:
+    """A failed run that run retries will launch again, whose retry does not exist yet: the
+    segment is not settled (the retry daemon may take seconds to notice the failure)."""
+    return (
+        run.status == DagsterRunStatus.FAILURE
+        and run.tags.get(WILL_RETRY_TAG) == "true"
+        and run.run_id not in retried
+    )
+
+
 def outcomes(
     instance: DagsterInstance, segment_ids: Iterable[str], with_proofs: bool = True
 ) -> dict[str, SegmentOutcome]:
@@ -99,6 +110,7 @@ def outcomes(
     keys = list(instance.get_dynamic_partitions("segment"))
     order = {k: i for i, k in enumerate(keys)}
     records = instance.get_run_records(RunsFilter(job_name=JOB), ascending=True)
+    retried = {r.dagster_run.parent_run_id for r in records}
     for record in records:
         run = record.dagster_run
         for segment_id in covered_segments(dict(run.tags), order, keys):
@@ -109,7 +121,7 @@ def outcomes(
             if run.status == DagsterRunStatus.SUCCESS:
                 outcome.successful_runs += 1
                 outcome.failure = None
-            elif run.status in IN_FLIGHT:
+            elif run.status in IN_FLIGHT or _retry_pending(run, retried):
                 outcome.in_flight += 1
             elif run.status == DagsterRunStatus.FAILURE and not outcome.successful_runs:
                 outcome.failure = run_failure_message(instance, run.run_id) or "run failed"
