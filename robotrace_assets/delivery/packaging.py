@@ -11,7 +11,7 @@ from typing import Any
 
 import pyarrow.parquet as pq
 
-from robotrace_assets import layout
+from robotrace_assets import catalog, layout
 from robotrace_assets.delivery.buyers import Buyer
 from robotrace_assets.delivery.eligibility import Selection
 from robotrace_assets.delivery.methods import (
@@ -40,6 +40,12 @@ def pinned_bytes(store: BucketStore, key: str, etag: str | None) -> bytes:
         return get_pinned(store.client(), store.bucket_name, key, etag)
     except ObjectChanged as error:
         raise DeliveryError(str(error)) from None
+
+
+def _depth_record(store: BucketStore, segment_id: str) -> dict[str, Any] | None:
+    """The depth derivative's record of the segment's stream (one row), if it has one."""
+    rows = store.read_record(catalog.DEPTH_STREAMS, segment_id) or []
+    return rows[0] if rows else None
 
 
 def lerobot_artifacts(
@@ -109,7 +115,12 @@ def lerobot_artifacts(
                     },
                     labels=labels_of(segment_id),
                     depth=(
-                        proven_depth_source(store.client(), store.bucket_name, records[segment_id])
+                        proven_depth_source(
+                            store.client(),
+                            store.bucket_name,
+                            records[segment_id],
+                            _depth_record(store, segment_id),
+                        )
                         if include_depth
                         else None
                     ),

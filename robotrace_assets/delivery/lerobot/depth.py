@@ -54,6 +54,8 @@ class DepthStreams:
         self._decoded: tuple[str, DepthMaps] | None = None
 
     def _probe(self, clip_id: str, source: DepthSource) -> DepthStream:
+        if source.label not in self._probes and source.measured is not None:
+            self._probes[source.label] = source.measured
         if source.label not in self._probes:
             try:
                 location, headers = source.locate()

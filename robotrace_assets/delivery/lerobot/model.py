@@ -11,6 +11,8 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from robotrace_assets.depth import DepthStream
+
 __all__ = [
     "BoolArray",
     "DepthSource",
@@ -48,6 +50,9 @@ class DepthSource:
 
     label: str
     locate: Callable[[], tuple[str, Mapping[str, str]]] = field(repr=False)
+    # The stream as the depth derivative already measured it (its catalog record), so the export
+    # does not read the whole object once more to probe it; None: probe it.
+    measured: DepthStream | None = field(default=None, repr=False)
 
     @classmethod
     def local(cls, path: Path) -> DepthSource:
