@@ -30,6 +30,7 @@ from bench import (
     orchestration_bench,
     partitions_bench,
     pinning_bench,
+    pooler_bench,
     proof_throughput,
     robotlogs_bench,
     sensor_tick,
@@ -84,6 +85,7 @@ BENCHMARKS: dict[str, Callable[[bool], Result]] = {
     "partitions": figures_runner(partitions_bench, "11"),
     "orchestration": figures_runner(orchestration_bench, "12"),
     "transcript": figures_runner(transcript_bench, "13"),
+    "pooler": figures_runner(pooler_bench, "14"),
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 COMMANDS = ("deploy",)
@@ -19,14 +20,22 @@ def register(commands: argparse._SubParsersAction) -> None:
     targets = deploy.add_subparsers(dest="target", required=True)
     local = targets.add_parser(
         "local",
-        help="object store, ingest service, gRPC code server, webserver and daemon as separate "
-        "processes on PostgreSQL (DAGSTER_PG_*), from deploy/dagster.yaml",
+        help="PgBouncer, object store, ingest service, gRPC code server, webserver and daemon as "
+        "separate processes on PostgreSQL (DAGSTER_PG_*), from deploy/dagster.yaml",
     )
     local.add_argument("--root", type=Path, help="default $ROBOTRACE_DATA_DIR/topology")
     local.add_argument("--webserver-port", type=int, default=3000)
     local.add_argument("--code-port", type=int, help="default $ROBOTRACE_CODE_SERVER_PORT or 4000")
     local.add_argument("--api-port", type=int, help="default $ROBOTRACE_API_PORT or 8780")
     local.add_argument("--store-port", type=int, help="default $ROBOTRACE_LOCAL_S3_PORT or 8333")
+    local.add_argument(
+        "--pooler-port", type=int, help="PgBouncer's port; default $PGBOUNCER_PORT or 6432"
+    )
+    local.add_argument(
+        "--no-pooler",
+        action="store_true",
+        help="Dagster's processes connect to PostgreSQL directly (no PgBouncer)",
+    )
     local.add_argument(
         "--no-restart", action="store_true", help="report a crashed process, do not restart it"
     )
@@ -35,22 +44,33 @@ def register(commands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from robotrace_assets.topology.config import TopologyConfig
     from robotrace_assets.topology.process import TopologyError
-    from robotrace_assets.topology.topology import ORDER, Topology, interrupt_on_sigterm
+    from robotrace_assets.topology.topology import Topology, interrupt_on_sigterm
 
     ports = {
         "webserver_port": args.webserver_port,
         "code_port": args.code_port,
         "api_port": args.api_port,
         "store_port": args.store_port,
+        "pooler_port": args.pooler_port,
     }
     config = TopologyConfig.from_env(args.root, **{k: v for k, v in ports.items() if v})
-    topology = Topology(config)
+    if args.no_pooler:
+        config = replace(config, pooler_port=None)
+    try:
+        topology = Topology(config)
+    except TopologyError as error:  # PgBouncer missing
+        print(f"failed: {error}; or run with --no-pooler", file=sys.stderr)
+        return 1
     interrupt_on_sigterm()
     pg = config.postgres
-    print(f"PostgreSQL {pg.host}:{pg.port} database {pg.db}; logs in {config.logs}", flush=True)
+    pooled = "" if config.pooler_port is None else f" through PgBouncer :{config.pooler_port}"
+    print(
+        f"PostgreSQL {pg.host}:{pg.port}{pooled} database {pg.db}; logs in {config.logs}",
+        flush=True,
+    )
     try:
         topology.prepare()
-        for name in ORDER:
+        for name in topology.order:
             took = topology.start_component(name)
             print(f"  {name:<12} healthy in {took:5.1f} s (pid {topology.components[name].pid})")
         print(
@@ -63,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
             for name in crashed:
                 _report_and_restart(topology, name, restart=not args.no_restart)
     except KeyboardInterrupt:
-        print("stopping: daemon, webserver, code server, ingest service, object store", flush=True)
+        print("stopping: " + ", ".join(reversed(topology.order)), flush=True)
     except TopologyError as error:
         print(f"failed: {error}", file=sys.stderr)
         topology.stop()

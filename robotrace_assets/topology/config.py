@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -117,6 +117,8 @@ class TopologyConfig:
     access_key_id: str
     secret_access_key: str = field(repr=False)
     sensor_interval_s: int = 30
+    # PgBouncer's port in front of `postgres` for every Dagster process; None: connect directly.
+    pooler_port: int | None = None
     # Shorter intervals for tests (run monitoring poll, retry delays); empty for production.
     overrides: Mapping[str, Any] = field(default_factory=dict)
     extra_env: Mapping[str, str] = field(default_factory=dict)
@@ -136,6 +138,7 @@ class TopologyConfig:
             access_key_id=settings.access_key_id,
             secret_access_key=settings.secret_access_key,
             sensor_interval_s=int(env.get("ROBOTRACE_SENSOR_INTERVAL_S") or 30),
+            pooler_port=int(env.get("PGBOUNCER_PORT") or 6432),
         )
         return _replace(config, **changes)
 
@@ -146,6 +149,15 @@ class TopologyConfig:
     @property
     def logs(self) -> Path:
         return self.root / "logs"
+
+    @property
+    def dagster_postgres(self) -> PostgresTarget:
+        """Where Dagster's processes (and their run workers) reach instance storage: PgBouncer
+        when it is on, else PostgreSQL itself. Database creation and observers in tests use
+        `postgres` directly."""
+        if self.pooler_port is None:
+            return self.postgres
+        return replace(self.postgres, host="127.0.0.1", port=self.pooler_port)
 
     @property
     def store_url(self) -> str:
@@ -163,7 +175,7 @@ class TopologyConfig:
         """The environment of every process: instance storage, object store, ports."""
         env = {
             **os.environ,
-            **self.postgres.env(),
+            **self.dagster_postgres.env(),
             "DAGSTER_HOME": str(self.dagster_home),
             CODE_PORT_ENV: str(self.code_port),
             "ROBOTRACE_S3_ENDPOINT_URL": self.store_url,
@@ -228,6 +240,4 @@ def _flatten(changes: Mapping[str, Any], prefix: str = "") -> list[tuple[str, An
 
 
 def _replace(config: TopologyConfig, **changes: Any) -> TopologyConfig:
-    from dataclasses import replace
-
     return replace(config, **changes) if changes else config

@@ -10,6 +10,7 @@ import httpx
 from botocore.exceptions import BotoCoreError, ClientError
 
 from robotrace_assets.objectstore.client import S3Client, ensure_bucket
+from robotrace_assets.topology.config import PostgresTarget
 
 
 def http_ok(url: str) -> Callable[[], bool]:
@@ -51,6 +52,28 @@ def grpc_serving(port: int, host: str = "127.0.0.1") -> Callable[[], bool]:
         except Exception:  # grpc raises many kinds while the server starts: all mean "not yet"
             return False
         return True
+
+    return probe
+
+
+def postgres_ok(target: PostgresTarget) -> Callable[[], bool]:
+    """A connection opens and answers SELECT 1 (PgBouncer: a server connection behind it)."""
+
+    def probe() -> bool:
+        import psycopg2
+
+        try:
+            connection = target.connect()
+        except psycopg2.Error:
+            return False
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+                return cursor.fetchone() == (1,)
+        except psycopg2.Error:
+            return False
+        finally:
+            connection.close()
 
     return probe
 

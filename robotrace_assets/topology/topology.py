@@ -1,5 +1,7 @@
-"""The local topology: five supervised processes started in dependency order.
+"""The local topology: six supervised processes started in dependency order.
 
+pooler       pgbouncer (in front of PostgreSQL; left out when   connect + SELECT 1 through it
+             the config has no pooler port)
 store        weed mini (objectstore.local's command line)      HEAD bucket
 api          robotrace api serve                                GET /api/health
 code_server  dagster code-server start -m robotrace_assets...   gRPC ping + list repositories
@@ -17,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -24,10 +27,11 @@ from robotrace_assets.objectstore.client import S3Client, make_client
 from robotrace_assets.objectstore.local import LocalObjectStore
 from robotrace_assets.settings import PROJECT_ROOT
 from robotrace_assets.topology import health
+from robotrace_assets.topology import pooler as pgbouncer
 from robotrace_assets.topology.config import LOCAL_WORKSPACE, LOCATION_NAME, TopologyConfig
 from robotrace_assets.topology.process import Component, TopologyError, python_module, venv_script
 
-ORDER = ("store", "api", "code_server", "webserver", "daemon")
+ORDER = ("pooler", "store", "api", "code_server", "webserver", "daemon")
 
 
 class Topology:
@@ -46,13 +50,19 @@ class Topology:
             )
             for name, (command, probe) in self._definitions().items()
         }
+        self.order = tuple(name for name in ORDER if name in self.components)
 
     # --- what each component is ------------------------------------------------------------
     def _definitions(self) -> dict[str, tuple[list[str], Callable[[], bool]]]:
         c = self.config
         workspace = str(LOCAL_WORKSPACE)
         dagster = venv_script("dagster")
+        pooler = {}
+        if c.pooler_port is not None:
+            command = pgbouncer.command(self.pooler_dir / "pgbouncer.ini")
+            pooler["pooler"] = (command, health.postgres_ok(c.dagster_postgres))
         return {
+            **pooler,
             "store": (self._store_command(), health.bucket_ok(self.s3_client, c.bucket)),
             "api": (
                 python_module("robotrace_assets.cli", "api", "serve", "--port", str(c.api_port)),
@@ -94,6 +104,10 @@ class Topology:
             ),
         }
 
+    @property
+    def pooler_dir(self) -> Path:
+        return self.config.root / "pgbouncer"
+
     def local_store(self) -> LocalObjectStore:
         c = self.config
         return LocalObjectStore(
@@ -130,13 +144,16 @@ class Topology:
         (self.config.root / "data").mkdir(parents=True, exist_ok=True)  # ingest database, alerts
         self.config.write_instance()
         self.config.postgres.ensure_database()
+        if self.config.pooler_port is not None:
+            settings = pgbouncer.PoolerSettings(port=self.config.pooler_port)
+            pgbouncer.write_files(self.config.postgres, settings, self.pooler_dir)
 
-    def start(self, only: tuple[str, ...] = ORDER) -> dict[str, float]:
+    def start(self, only: tuple[str, ...] | None = None) -> dict[str, float]:
         """Start the components in order, each healthy before the next; seconds each took."""
         self.prepare()
         took: dict[str, float] = {}
         try:
-            for name in only:
+            for name in only or self.order:
                 took[name] = self.start_component(name)
         except BaseException:
             self.stop()
@@ -149,7 +166,7 @@ class Topology:
         return component.wait_healthy(timeout_s)
 
     def stop(self) -> None:
-        for name in reversed(ORDER):
+        for name in reversed(self.order):
             self.components[name].stop()
         if self._instance is not None:
             self._instance.dispose()
@@ -166,8 +183,8 @@ class Topology:
         self.stop_component(name)
         return self.start_component(name, timeout_s)
 
-    def wait_healthy(self, names: tuple[str, ...] = ORDER, timeout_s: float = 120.0) -> None:
-        for name in names:
+    def wait_healthy(self, names: tuple[str, ...] | None = None, timeout_s: float = 120.0) -> None:
+        for name in names or self.order:
             self.components[name].wait_healthy(timeout_s)
 
     def crashed(self) -> dict[str, int | None]:

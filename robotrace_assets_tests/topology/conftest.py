@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from robotrace_assets.objectstore.local import find_free_port_block
+from robotrace_assets.topology import pooler
 from robotrace_assets.topology.config import TopologyConfig
 from robotrace_assets.topology.topology import Topology
 from robotrace_assets_tests.topology import postgres
@@ -54,12 +55,15 @@ def private_pg() -> Iterator[postgres.PrivatePostgres]:
 
 
 def topology_config(root: Path, pg: postgres.PrivatePostgres, **extra: object) -> TopologyConfig:
+    if not pooler.binary() and os.environ.get("CI"):
+        raise RuntimeError(pooler.INSTALL_HINT + ": the topology runs behind it in CI")
     changes: dict = {
         "root": root,
         "store_port": find_free_port_block(),
         "api_port": free_port(),
         "code_port": free_port(),
         "webserver_port": free_port(),
+        "pooler_port": free_port() if pooler.binary() else None,
         "postgres": pg.target(f"robotrace_topology_{uuid.uuid4().hex[:8]}"),
         "bucket": "robotrace-topology",
         "access_key_id": "robotrace-topology",

@@ -20,7 +20,7 @@ from robotrace_assets.topology.outcomes import (
     problems,
     wait_settled,
 )
-from robotrace_assets.topology.topology import ORDER, Topology
+from robotrace_assets.topology.topology import Topology
 from robotrace_assets_tests.topology import faults
 from robotrace_assets_tests.topology.landing import (
     PaddedApiSimulator,
@@ -120,7 +120,7 @@ def test_postgres_restarted_under_load(topology: Topology, private_pg) -> None:
         lambda: faults.runs_in(instance, DagsterRunStatus.STARTED) > 0, 180, "a run started"
     )
     private_pg.restart()  # fast shutdown: every connection of every process is cut
-    topology.wait_healthy(ORDER, timeout_s=120)
+    topology.wait_healthy(timeout_s=120)
     found = wait_settled(instance, ids, SETTLE_S)
     assert not topology.crashed(), topology.crashed()
     assert_all_proven(found)
