@@ -81,7 +81,11 @@ def render_ini(upstream: PostgresTarget, settings: PoolerSettings, auth_file: Pa
         f"default_pool_size = {settings.pool_size}",
         f"max_client_conn = {settings.max_client_conn}",
         f"query_wait_timeout = {settings.query_wait_timeout_s}",
-        # Reconnect quickly after PostgreSQL restarts; drop idle server connections slowly.
+        # PgBouncer drops the server connections a restarting PostgreSQL closes at once; one that
+        # vanished without a word (a crash, a failover) is caught by checking every pooled
+        # connection (SELECT 1, one local round trip) before a client gets it. Log in again
+        # after a second.
+        "server_check_delay = 0",
         "server_login_retry = 1",
         "server_idle_timeout = 300",
         # One line per connection would be ~100 lines a second under a burst.
