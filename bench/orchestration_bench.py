@@ -27,7 +27,7 @@ from typing import Any
 
 from bench.common import WORK_DIR, Target, log, md_table
 from robotrace_assets.objectstore.local import find_free_port_block
-from robotrace_assets.topology import burst
+from robotrace_assets.topology import burst, pooler
 from robotrace_assets.topology.config import PostgresTarget, TopologyConfig
 from robotrace_assets.topology.outcomes import by_state, wait_settled
 from robotrace_assets.topology.topology import Topology, interrupt_on_sigterm
@@ -87,6 +87,8 @@ def _config(root: Path) -> TopologyConfig:
         access_key_id="robotrace-bench",
         secret_access_key="bench-" + uuid.uuid4().hex[:16],
         sensor_interval_s=5,
+        # As `robotrace deploy local`: Dagster's processes behind PgBouncer when it is installed.
+        pooler_port=_free_port() if pooler.binary() else None,
     )
 
 

@@ -119,7 +119,24 @@ def test_postgres_restarted_under_load(topology: Topology, private_pg) -> None:
     faults.wait_until(
         lambda: faults.runs_in(instance, DagsterRunStatus.STARTED) > 0, 180, "a run started"
     )
-    private_pg.restart()  # fast shutdown: every connection of every process is cut
+    private_pg.restart()  # fast shutdown: every connection, PgBouncer's included, is cut
+    topology.wait_healthy(timeout_s=120)
+    found = wait_settled(instance, ids, SETTLE_S)
+    assert not topology.crashed(), topology.crashed()
+    assert_all_proven(found)
+
+
+def test_pgbouncer_killed_under_load(topology: Topology) -> None:
+    if "pooler" not in topology.components:
+        pytest.skip("PgBouncer is not installed here (CI installs it)")
+    instance = topology.instance()
+    ids = land(topology.s3_client(), topology.config.bucket, segments=3, seed=105)
+    faults.wait_until(
+        lambda: faults.runs_in(instance, DagsterRunStatus.STARTED) > 0, 180, "a run started"
+    )
+    topology.kill("pooler")  # every Dagster process loses its way to PostgreSQL at once
+    time.sleep(1)
+    topology.start_component("pooler")  # as the supervisor of `robotrace deploy local` does
     topology.wait_healthy(timeout_s=120)
     found = wait_settled(instance, ids, SETTLE_S)
     assert not topology.crashed(), topology.crashed()
