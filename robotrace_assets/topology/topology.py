@@ -19,6 +19,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -145,7 +146,8 @@ class Topology:
         self.config.write_instance()
         self.config.postgres.ensure_database()
         if self.config.pooler_port is not None:
-            settings = pgbouncer.PoolerSettings(port=self.config.pooler_port)
+            # PGBOUNCER_* sizes the pool; the port is the config's (the one clients are given).
+            settings = replace(pgbouncer.PoolerSettings.from_env(), port=self.config.pooler_port)
             pgbouncer.write_files(self.config.postgres, settings, self.pooler_dir)
 
     def start(self, only: tuple[str, ...] | None = None) -> dict[str, float]:
