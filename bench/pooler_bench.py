@@ -13,24 +13,20 @@ topology's own configuration), alternating rounds, at 1 and 8 threads; PostgreSQ
 
 from __future__ import annotations
 
-import argparse
-import os
 import tempfile
 import time
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bench.common import WORK_DIR, Spread, Target, log, md_table
-from robotrace_assets.topology import health, pooler
+from robotrace_assets.topology import pooler
 from robotrace_assets.topology.config import PostgresTarget
-from robotrace_assets.topology.process import Component
 
 FULL = {"rounds": 5, "ops": 120, "threads": (1, 8)}
 QUICK = {"rounds": 2, "ops": 30, "threads": (1, 8)}
@@ -48,20 +44,11 @@ def _free_port() -> int:
 @contextmanager
 def running_pooler(upstream: PostgresTarget, home: Path) -> Iterator[PostgresTarget]:
     settings = pooler.PoolerSettings(port=_free_port())
-    through = replace(upstream, host="127.0.0.1", port=settings.port)
-    ini = pooler.write_files(upstream, settings, home / "pgbouncer")
-    component = Component(
-        name="pooler",
-        command=pooler.command(ini),
-        probe=health.postgres_ok(through),
-        log=home / "pgbouncer.log",
-        env=dict(os.environ),
-        cwd=home,
-    )
+    component = pooler.component(upstream, settings, home / "pgbouncer")
     component.start()
     try:
         component.wait_healthy(30)
-        yield through
+        yield pooler.clients_target(upstream, settings)
     finally:
         component.stop()
 
@@ -245,22 +232,3 @@ def markdown(figures: dict[str, Any]) -> str:
             "forks are the pool's few server connections, opened once and reused.",
         ]
     )
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.pooler_bench")
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    figures = run(args.quick)
-    print(markdown(figures))
-    print(
-        md_table(
-            ["measure", "measured", "met"],
-            [(t.measure, t.measured, t.met) for t in targets(figures)],
-        )
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -20,11 +20,12 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from robotrace_assets.topology import health
 from robotrace_assets.topology.config import PostgresTarget
-from robotrace_assets.topology.process import TopologyError
+from robotrace_assets.topology.process import Component, TopologyError
 
 BINARY_CANDIDATES = ("/usr/sbin/pgbouncer", "/usr/bin/pgbouncer")
 INSTALL_HINT = "PgBouncer is not installed: `apt-get install pgbouncer` (Debian/Ubuntu)"
@@ -137,6 +138,26 @@ def command(ini: Path) -> list[str]:
         raise TopologyError(INSTALL_HINT)
     as_user = ["-u", "nobody"] if os.geteuid() == 0 else []
     return [found, *as_user, str(ini)]
+
+
+def clients_target(upstream: PostgresTarget, settings: PoolerSettings) -> PostgresTarget:
+    """What clients connect to: the same database and user, at PgBouncer's address."""
+    host = "127.0.0.1" if settings.listen_host in ("0.0.0.0", "*") else settings.listen_host
+    return replace(upstream, host=host, port=settings.port)
+
+
+def component(upstream: PostgresTarget, settings: PoolerSettings, directory: Path) -> Component:
+    """PgBouncer as one supervised process (files written, log in `directory`), healthy when a
+    connection through it answers; for tests and benchmarks that need it without a topology."""
+    ini = write_files(upstream, settings, directory)
+    return Component(
+        name="pooler",
+        command=command(ini),
+        probe=health.postgres_ok(clients_target(upstream, settings)),
+        log=directory / "pgbouncer.log",
+        env=dict(os.environ),
+        cwd=directory,
+    )
 
 
 def main() -> None:

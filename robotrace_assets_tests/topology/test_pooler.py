@@ -16,9 +16,8 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.pool import NullPool
 
-from robotrace_assets.topology import health, pooler
+from robotrace_assets.topology import pooler
 from robotrace_assets.topology.config import DEPLOY_DIR, PostgresTarget
-from robotrace_assets.topology.process import Component
 from robotrace_assets_tests.topology import postgres
 from robotrace_assets_tests.topology.conftest import free_port
 
@@ -65,20 +64,11 @@ def bounced(
     upstream = private_pg.target(f"robotrace_pooler_{uuid.uuid4().hex[:8]}")
     upstream.ensure_database()
     settings = pooler.PoolerSettings(port=free_port(), pool_size=4)
-    through = replace(upstream, port=settings.port)
-    ini = pooler.write_files(upstream, settings, tmp_path / "pgbouncer")
-    component = Component(
-        name="pooler",
-        command=pooler.command(ini),
-        probe=health.postgres_ok(through),
-        log=tmp_path / "pooler.log",
-        env=dict(os.environ),
-        cwd=tmp_path,
-    )
+    component = pooler.component(upstream, settings, tmp_path / "pgbouncer")
     component.start()
     try:
         component.wait_healthy(30)
-        yield upstream, through
+        yield upstream, pooler.clients_target(upstream, settings)
     finally:
         component.stop()
         upstream.drop_database()
