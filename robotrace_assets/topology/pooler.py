@@ -95,7 +95,8 @@ def render_ini(upstream: PostgresTarget, settings: PoolerSettings, auth_file: Pa
         "stats_period = 60",
         f"admin_users = {upstream.user}",
         f"stats_users = {upstream.user}",
-        "ignore_startup_parameters = extra_float_digits,options",
+        # Sent by some drivers, meaningless to a pool; anything else unknown is refused loudly.
+        "ignore_startup_parameters = extra_float_digits",
         "",
     ]
     return "\n".join(lines)
