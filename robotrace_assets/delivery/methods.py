@@ -21,7 +21,7 @@ from robotrace_assets import layout
 from robotrace_assets.delivery.lerobot.model import DepthSource
 from robotrace_assets.delivery.manifest.schema import SEGMENT_LINEAGE_COLUMNS
 from robotrace_assets.depth import ROLE as DEPTH_ROLE
-from robotrace_assets.depth import DepthStream
+from robotrace_assets.derivatives.depths import depth_stream_of
 from robotrace_assets.objectstore.client import (
     GET_URL_TTL_S,
     S3Client,
@@ -107,21 +107,6 @@ def plan_raw_artifacts(
 DEPTH_LINK_TTL_S = 15 * 60
 
 
-def measured_depth(row: Mapping[str, Any] | None, sha256: str | None) -> DepthStream | None:
-    """The depth derivative's record of the stream (catalog depth_streams), if it measured
-    exactly the proven bytes; None otherwise (the export then probes the object itself)."""
-    if not row or not row.get("modality") or not sha256 or row.get("sha256") != sha256:
-        return None
-    return DepthStream(
-        modality=str(row["modality"]),
-        width=int(row["width"]),
-        height=int(row["height"]),
-        fps=float(row["fps"]),
-        times=tuple(float(t) for t in row["times"]),
-        dropped_frames=int(row["dropped_frames"]),
-    )
-
-
 def proven_depth_source(
     client: S3Client,
     bucket: str,
@@ -142,7 +127,7 @@ def proven_depth_source(
     def locate() -> tuple[str, dict[str, str]]:
         return presign_get(client, bucket, key, DEPTH_LINK_TTL_S, etag), pin_headers(etag)
 
-    return DepthSource(key, locate, measured_depth(measured, proven["read_sha256"]))
+    return DepthSource(key, locate, depth_stream_of(measured, proven["read_sha256"]))
 
 
 def lineage_of(clip: Mapping[str, Any], proof: Mapping[str, Any]) -> dict[str, Any]:

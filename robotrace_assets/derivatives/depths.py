@@ -194,6 +194,21 @@ def depth_stream_row(segment_id: str, result: DepthResult) -> dict[str, Any]:
     return row
 
 
+def depth_stream_of(row: Mapping[str, Any] | None, sha256: str | None) -> DepthStream | None:
+    """The stream a depth_stream_row recorded, if it measured exactly the bytes `sha256` names;
+    None otherwise (a reader then probes the object itself)."""
+    if not row or not row.get("modality") or not sha256 or row.get("sha256") != sha256:
+        return None
+    return DepthStream(
+        modality=str(row["modality"]),
+        width=int(row["width"]),
+        height=int(row["height"]),
+        fps=float(row["fps"]),
+        times=tuple(float(t) for t in row["times"]),
+        dropped_frames=int(row["dropped_frames"]),
+    )
+
+
 def depth_stream_record(segment_id: str, result: DepthResult) -> bytes:
     """The record as Parquet with its declared types, also when every depth column is null."""
     return catalog.to_parquet([depth_stream_row(segment_id, result)], DEPTH_STREAM_SCHEMA)

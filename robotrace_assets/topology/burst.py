@@ -20,9 +20,9 @@ from typing import Any
 
 from robotrace_assets.capture.media import VideoInfo
 from robotrace_assets.capture.simulator import CaptureSimulator, SimulationConfig
+from robotrace_assets.topology.outcomes import INTAKE_SENSOR
 
 TINY = {"seconds": 1.0, "fps": 10, "width": 64, "height": 48, "codec": "h264", "sensor_hz": 30.0}
-INTAKE_SENSOR = "capture_intake_sensor"
 HEAVY_TAG = ("robotrace/io", "heavy")
 
 _clip_lock = threading.Lock()

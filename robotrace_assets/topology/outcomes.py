@@ -20,6 +20,8 @@ from robotrace_assets.proof.assets import PROVIDER_PROOF
 from robotrace_assets.proof.metadata import PASSED, PROOF_STATE_TAG
 
 JOB = "segment_pipeline_job"
+INTAKE_SENSOR = "capture_intake_sensor"
+SENSOR_NAME_TAG = "dagster/sensor_name"  # Dagster's tag on every run a sensor created
 IN_FLIGHT = [
     DagsterRunStatus.QUEUED,
     DagsterRunStatus.NOT_STARTED,
@@ -35,6 +37,9 @@ class SegmentOutcome:
     runs: list[str] = field(default_factory=list)  # run ids covering it, oldest first
     successful_runs: int = 0
     in_flight: int = 0
+    # Runs the intake sensor itself created for it (not retries, not split re-runs of a failed
+    # batch): 1 means discovered exactly once.
+    intake_runs: int = 0
     proof_states: list[str] = field(default_factory=list)  # one per proof materialization
     failure: str | None = None  # why its last run failed
 
@@ -118,6 +123,8 @@ def outcomes(
             if outcome is None:
                 continue
             outcome.runs.append(run.run_id)
+            if run.parent_run_id is None and run.tags.get(SENSOR_NAME_TAG) == INTAKE_SENSOR:
+                outcome.intake_runs += 1
             if run.status == DagsterRunStatus.SUCCESS:
                 outcome.successful_runs += 1
                 outcome.failure = None

@@ -146,8 +146,12 @@ class Topology:
         self.config.write_instance()
         self.config.postgres.ensure_database()
         if self.config.pooler_port is not None:
-            # PGBOUNCER_* sizes the pool; the port is the config's (the one clients are given).
-            settings = replace(pgbouncer.PoolerSettings.from_env(), port=self.config.pooler_port)
+            # PGBOUNCER_* sizes the pool; address and port are the ones clients are given.
+            settings = replace(
+                pgbouncer.PoolerSettings.from_env(),
+                listen_host="127.0.0.1",
+                port=self.config.pooler_port,
+            )
             pgbouncer.write_files(self.config.postgres, settings, self.pooler_dir)
 
     def start(self, only: tuple[str, ...] | None = None) -> dict[str, float]:

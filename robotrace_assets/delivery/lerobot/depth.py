@@ -54,15 +54,17 @@ class DepthStreams:
         self._decoded: tuple[str, DepthMaps] | None = None
 
     def _probe(self, clip_id: str, source: DepthSource) -> DepthStream:
-        if source.label not in self._probes and source.measured is not None:
-            self._probes[source.label] = source.measured
         if source.label not in self._probes:
-            try:
-                location, headers = source.locate()
-                self._probes[source.label] = probe_depth(location, headers)
-            except DepthError as error:
-                raise _unreadable(clip_id, source, error) from None
+            self._probes[source.label] = source.measured or self._read(clip_id, source)
         return self._probes[source.label]
+
+    @staticmethod
+    def _read(clip_id: str, source: DepthSource) -> DepthStream:
+        try:
+            location, headers = source.locate()
+            return probe_depth(location, headers)
+        except DepthError as error:
+            raise _unreadable(clip_id, source, error) from None
 
     def shape(self, episodes: Sequence[EpisodeSource]) -> tuple[int, int]:
         """(height, width) of every clip's depth map. Refuses a clip whose segment has no
